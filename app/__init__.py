@@ -1,0 +1,1 @@
+"""MatchBot background-task platform: Celery app, tasks and the FastAPI health backend."""

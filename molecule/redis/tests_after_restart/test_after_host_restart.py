@@ -1,0 +1,26 @@
+"""After the whole host container restarted: services back, broker data kept, cache empty."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import BROKER_PORT, CACHE_PORT, wait_until
+
+# Keep in step with tests/test_redis.py, which wrote these before the restart.
+HOST_RESTART_KEY = "celery-probe:survives-host-restart"
+HOST_RESTART_VALUE = "written-before-the-host-restart"
+CACHE_VOLATILE_KEY = "cache:probe:gone-after-restart"
+
+
+@pytest.mark.parametrize(("name", "port"), [("broker", BROKER_PORT), ("cache", CACHE_PORT)])
+def test_instance_is_back_and_answers(host, redis_as, name, port):
+    assert host.service(f"redis-server@{name}").is_enabled
+    assert wait_until(redis_as("monitor", port).answers)
+    assert host.service(f"redis-server@{name}").is_running
+
+
+def test_broker_key_survived_the_host_restart(redis_as):
+    assert redis_as("celery").run("GET", HOST_RESTART_KEY) == HOST_RESTART_VALUE
+
+
+def test_cache_keeps_nothing_across_restarts(redis_as):
+    assert redis_as("app", CACHE_PORT).run("EXISTS", CACHE_VOLATILE_KEY) == "0"
