@@ -44,7 +44,10 @@ lab_image() {
     # Each container gets its own machine id at boot; no getty on a console nobody reads.
     : >"$rootfs/etc/machine-id"
     rm -f "$rootfs"/etc/systemd/system/getty.target.wants/*
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    # No package lists in the image: the first apt run on a host must update them.
+    rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    # Ansible's apt cache_valid_time reads the lists folder's mtime: make it look stale.
+    touch -d @0 "$rootfs/var/lib/apt/lists"
     say "Importing rootfs into Docker"
     tar -C "$rootfs" -c . | docker import \
       -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' \

@@ -1,0 +1,1 @@
+"""The FastAPI backend: health checks and task submission over HTTP."""

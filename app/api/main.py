@@ -1,0 +1,25 @@
+"""FastAPI application: `uvicorn app.api.main:app` (the backend role runs it under systemd)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.api import health, tasks
+from app.api.deps import ApiContext
+from app.core.celery import create_celery_app
+from app.core.config import Settings, get_settings
+from app.core.observability import configure_logging, init_sentry
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    init_sentry(settings)
+    api = FastAPI(title="MatchBot task platform", version="0.1.0")
+    api.state.context = ApiContext(settings=settings, celery=create_celery_app(settings))
+    api.include_router(health.router)
+    api.include_router(tasks.router)
+    return api
+
+
+app = create_app()

@@ -1,0 +1,105 @@
+"""The Celery application: `celery -A app.core.celery worker -Q <queues>` (and beat, Flower).
+
+Everything comes from app.core.config.Settings, i.e. from the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+from kombu.entity import Queue
+
+from app.core.config import Settings, get_settings
+from app.core.observability import configure_logging, init_sentry
+from app.core.queues import ALL_QUEUES, TASK_MODULE_QUEUES, QueueName, task_routes
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from ours; one place for every production choice."""
+    redis_options = {
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+        "retry_on_timeout": True,
+    }
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.results_url,
+        # JSON only: no pickle, so nothing a publisher sends can run code on a worker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # Queues and routing.
+        "task_queues": [Queue(name, routing_key=name) for name in ALL_QUEUES],
+        "task_default_queue": QueueName.DEFAULT.value,
+        "task_default_routing_key": QueueName.DEFAULT.value,
+        "task_routes": task_routes(),
+        "task_create_missing_queues": False,
+        # Limits.
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
+        "worker_max_memory_per_child": settings.worker_max_memory_per_child_kib,
+        "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        # Not losing tasks: acknowledge after the task ran; a task whose process died goes back
+        # to the queue; Redis redelivers unacknowledged tasks after the visibility timeout.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout,
+            **redis_options,
+        },
+        "result_backend_transport_options": {**redis_options},
+        # On shutdown, give running tasks a grace period and requeue what was reserved.
+        "worker_soft_shutdown_timeout": 30.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        # Connections: retry forever, at start-up too, so Redis restarts need no operator.
+        "broker_connection_retry": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_channel_error_retry": True,
+        "redis_backend_health_check_interval": 25,
+        "redis_socket_connect_timeout": 5,
+        "redis_retry_on_timeout": True,
+        # Events for Flower; extended results record queue, worker, name and retries.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "result_extended": True,
+        "result_expires": settings.result_expires_seconds,
+        # Logging is ours (app.core.observability), configured once per process.
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        # Periodic cleanup; exactly one beat runs in a deployment.
+        "beat_schedule": {
+            "cleanup-expired": {
+                "task": "app.tasks.cleanup.cleanup_expired",
+                "schedule": float(settings.cleanup_interval_seconds),
+                "options": {"queue": QueueName.CLEANUP.value},
+            }
+        },
+        "beat_schedule_filename": str(settings.beat_schedule_file),
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    celery_app = Celery("matchbot", include=list(TASK_MODULE_QUEUES))
+    celery_app.conf.update(celery_config(settings))
+    return celery_app
+
+
+app = create_celery_app(get_settings())
+
+
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    configure_logging(get_settings())
+
+
+init_sentry(get_settings())

@@ -1,0 +1,154 @@
+"""Settings from environment variables: the single contract between Ansible and the app.
+
+Development works with no configuration against a local Redis (broker in DB 0, cache in DB 1).
+In production, insecure settings stop start-up with a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Passwords nobody may run production with.
+KNOWN_DEFAULT_PASSWORDS = frozenset(
+    {"", "redis", "password", "changeme", "change-me", "secret", "admin", "foobared"}
+)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class InsecureSettingsError(ValueError):
+    """Production settings that must not be used; the message says which and why."""
+
+
+class Settings(BaseSettings):
+    """Every setting the workers, beat, Flower and the backend read."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+
+    # Redis: broker (queues), results, cache, and a read-only user for health checks.
+    redis_url: str = "redis://localhost:6379/0"
+    result_backend_url: str | None = None
+    cache_url: str = "redis://localhost:6379/1"
+    redis_monitor_url: str | None = None
+    redis_health_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Time limits (seconds): soft raises inside the task, hard kills the process.
+    task_soft_time_limit: int = Field(default=25 * 60, gt=0)
+    task_time_limit: int = Field(default=30 * 60, gt=0)
+    # Redis redelivers unacknowledged tasks after this; must exceed the hard limit.
+    broker_visibility_timeout: int = Field(default=2 * 60 * 60, gt=0)
+
+    # Retries of transient errors: exponential backoff with full jitter.
+    task_max_retries: int = Field(default=5, ge=0)
+    task_retry_backoff_seconds: int = Field(default=2, ge=1)
+    task_retry_backoff_max_seconds: int = Field(default=600, ge=1)
+
+    result_expires_seconds: int = Field(default=24 * 60 * 60, gt=0)
+    worker_max_tasks_per_child: int = Field(default=1000, gt=0)
+    worker_max_memory_per_child_kib: int = Field(default=512_000, gt=0)
+    # 1 suits late acknowledgement and long tasks; raise it per worker group for short tasks.
+    worker_prefetch_multiplier: int = Field(default=1, ge=1)
+
+    # Health check of the Celery side (backend).
+    celery_health_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Files: uploads are read from data_dir/uploads, reports written to data_dir/reports.
+    data_dir: Path = Path("var")
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_rows: int = Field(default=1_000_000, gt=0)
+    max_match_items: int = Field(default=10_000, gt=0)
+    max_text_length: int = Field(default=1_000, gt=0)
+
+    # Cleanup: files and un-expiring cache keys idle longer than this are removed.
+    cleanup_max_age_seconds: int = Field(default=7 * 24 * 60 * 60, gt=0)
+    cleanup_interval_seconds: int = Field(default=60 * 60, gt=0)
+    beat_schedule_file: Path = Path("var/celerybeat-schedule")
+
+    # Logging: console always; with log_dir, also log_dir/<service>.log (logrotate-friendly).
+    log_level: str = "INFO"
+    log_dir: Path | None = None
+    service_name: str = "matchbot"
+
+    sentry_dsn: str | None = None
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url
+
+    @property
+    def results_url(self) -> str:
+        return self.result_backend_url or self.redis_url
+
+    @property
+    def monitor_url(self) -> str:
+        return self.redis_monitor_url or self.redis_url
+
+    def redis_urls(self) -> dict[str, str]:
+        return {
+            "REDIS_URL": self.redis_url,
+            "RESULT_BACKEND_URL": self.results_url,
+            "CACHE_URL": self.cache_url,
+            "REDIS_MONITOR_URL": self.monitor_url,
+        }
+
+    def secrets(self) -> list[str]:
+        """Every password in the settings, for redaction."""
+        found = [urlsplit(url).password for url in self.redis_urls().values()]
+        if self.sentry_dsn:
+            found.append(urlsplit(self.sentry_dsn).username)
+        return [secret for secret in found if secret]
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> Settings:
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError(
+                "TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT "
+                f"({self.task_soft_time_limit} >= {self.task_time_limit})"
+            )
+        if self.broker_visibility_timeout <= self.task_time_limit:
+            raise ValueError(
+                "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or Redis redelivers "
+                f"running tasks ({self.broker_visibility_timeout} <= {self.task_time_limit})"
+            )
+        for name, url in self.redis_urls().items():
+            if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+                raise ValueError(f"{name} must be a redis://, rediss:// or unix:// URL")
+        return self
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems = []
+        for name, url in self.redis_urls().items():
+            parts = urlsplit(url)
+            if not parts.password:
+                problems.append(f"{name} has no password")
+            elif parts.password.lower() in KNOWN_DEFAULT_PASSWORDS:
+                problems.append(f"{name} uses a well-known default password")
+            elif not parts.username:
+                problems.append(f"{name} names no ACL user (the default user must stay off)")
+        if problems:
+            raise InsecureSettingsError(
+                "insecure production settings: "
+                + "; ".join(problems)
+                + ". Use the ACL users and passwords the redis role generated."
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

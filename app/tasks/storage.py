@@ -1,0 +1,50 @@
+"""Where task files live: DATA_DIR/uploads (read) and DATA_DIR/reports (written)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from app.core.config import get_settings
+from app.tasks.base import InvalidInput, require, require_type
+
+UPLOADS = "uploads"
+REPORTS = "reports"
+
+
+def area(name: str) -> Path:
+    """DATA_DIR/<name>, created on first use."""
+    path = get_settings().data_dir / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resolve_inside(name: str, relative: str) -> Path:
+    """A file inside DATA_DIR/<name>; absolute paths and '..' escapes are refused."""
+    require_type(relative, str, "path")
+    require(0 < len(relative) <= 255, "path must be 1 to 255 characters")
+    base = area(name).resolve()
+    candidate = (base / relative).resolve()
+    if not candidate.is_relative_to(base) or candidate == base:
+        raise InvalidInput(f"path must name a file inside the {name} folder")
+    return candidate
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w", **kwargs: object) -> Iterator[IO[str]]:
+    """Write to a temporary file beside `path` and rename it: readers never see half a file,
+    and a task that runs twice simply replaces its own output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        with open(temporary, mode, **kwargs) as handle:  # type: ignore[call-overload]
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

@@ -1,0 +1,210 @@
+"""Real Redis servers and a real Celery worker for the app's tests.
+
+The session starts two redis-server processes on free ports (broker with AOF + noeviction,
+cache with LRU), each with an ACL file built from the redis role's own user rules, so every
+test also proves those rules let Celery work. Then one worker serves all five queues.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLE_DEFAULTS = ROOT / "roles" / "redis" / "defaults" / "main.yml"
+# Shrunk limits so that time-limit and retry behaviour shows within seconds.
+WORKER_LIMITS = {
+    "TASK_SOFT_TIME_LIMIT": "3",
+    "TASK_TIME_LIMIT": "6",
+    "BROKER_VISIBILITY_TIMEOUT": "60",
+    "TASK_MAX_RETRIES": "3",
+    "TASK_RETRY_BACKOFF_SECONDS": "1",
+    "TASK_RETRY_BACKOFF_MAX_SECONDS": "2",
+    "CELERY_HEALTH_TIMEOUT_SECONDS": "10",
+}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
+    """Poll until predicate() returns something truthy; returns it, or fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def role_acl_users() -> dict[str, list[str]]:
+    """ACL rules per user, as the redis role writes them."""
+    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
+    users = {}
+    for user in defaults["redis_acl_users"]:
+        rules = user["rules"]
+        users[user["name"]] = (
+            defaults["redis_celery_acl_rules"] if isinstance(rules, str) else rules
+        )
+    return users
+
+
+@dataclass
+class RedisServer:
+    name: str
+    port: int
+    passwords: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def url(self, user: str, db: int = 0) -> str:
+        return f"redis://{user}:{self.passwords[user]}@127.0.0.1:{self.port}/{db}"
+
+    def client(self, user: str = "admin") -> redis.Redis:
+        return redis.Redis.from_url(self.url(user), decode_responses=True)
+
+
+def start_redis(
+    name: str, workdir: Path, users: dict[str, list[str]] | None, options: list[str]
+) -> RedisServer:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/test installs Debian's package)")
+    workdir.mkdir(parents=True)
+    port = free_port()
+    passwords = {user: secrets.token_hex(16) for user in users or {}}
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
+    if users is not None:
+        acl = workdir / "users.acl"
+        lines = ["user default off resetpass resetkeys resetchannels -@all"]
+        lines += [f"user {u} on >{passwords[u]} {' '.join(r)}" for u, r in users.items()]
+        acl.write_text("\n".join(lines) + "\n")
+        args += ["--aclfile", str(acl)]
+    process = subprocess.Popen([*args, *options], stdout=subprocess.DEVNULL)
+    server = RedisServer(name, port, passwords, process)
+    probe = redis.Redis(port=port, socket_connect_timeout=0.2)
+
+    def answers() -> bool:
+        try:
+            probe.ping()
+        except redis.exceptions.AuthenticationError:
+            return True  # up, and refusing anonymous access as it should
+        except redis.exceptions.RedisError:
+            return False
+        return True
+
+    wait_until(answers, timeout=15)
+    return server
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("matchbot")
+
+
+@pytest.fixture(scope="session")
+def broker(workdir: Path) -> Iterator[RedisServer]:
+    users = {u: r for u, r in role_acl_users().items() if u in ("celery", "flower", "monitor", "admin")}
+    server = start_redis(
+        "broker", workdir / "broker", users,
+        ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
+         "--save", ""],
+    )
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def cache(workdir: Path) -> Iterator[RedisServer]:
+    users = {u: r for u, r in role_acl_users().items() if u in ("app", "monitor", "admin")}
+    server = start_redis(
+        "cache", workdir / "cache", users,
+        ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru", "--save", ""],
+    )
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_env(broker: RedisServer, cache: RedisServer, workdir: Path) -> dict[str, str]:
+    """The environment the deployed services get (production mode, ACL users)."""
+    return {
+        "ENVIRONMENT": "production",
+        "REDIS_URL": broker.url("celery"),
+        "CACHE_URL": cache.url("app"),
+        "REDIS_MONITOR_URL": broker.url("monitor"),
+        "DATA_DIR": str(workdir / "data"),
+        "LOG_DIR": str(workdir / "log"),
+        "SERVICE_NAME": "worker",
+        **WORKER_LIMITS,
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(app_env: dict[str, str]) -> Any:
+    from app.core.config import Settings
+
+    return Settings(**{key.lower(): value for key, value in app_env.items()})
+
+
+@pytest.fixture(scope="session")
+def worker(app_env: dict[str, str], settings: Any, workdir: Path) -> Iterator[str]:
+    """One real prefork worker on every queue; yields its node name."""
+    from app.core.queues import ALL_QUEUES
+
+    node = f"pytest-{os.getpid()}@{socket.gethostname()}"
+    log = (workdir / "worker.out").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "app.core.celery", "worker",
+         "-Q", ",".join(ALL_QUEUES), "-P", "prefork", "-c", "2", "-n", node,
+         "--loglevel", "INFO"],
+        cwd=ROOT, env={**os.environ, **app_env}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    client = celery_client_for(settings)
+
+    def registered() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"worker exited; see {workdir / 'worker.out'}")
+        return any(node in reply for reply in client.control.ping(timeout=0.5))
+
+    wait_until(registered, timeout=60)
+    yield node
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    log.close()
+
+
+def celery_client_for(settings: Any) -> Any:
+    from app.core.celery import create_celery_app
+
+    return create_celery_app(settings)
+
+
+@pytest.fixture(scope="session")
+def celery_client(settings: Any) -> Any:
+    return celery_client_for(settings)
+
+
+@pytest.fixture(scope="session")
+def data_dir(settings: Any) -> Path:
+    uploads = settings.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    return Path(settings.data_dir)

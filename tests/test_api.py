@@ -1,0 +1,179 @@
+"""The FastAPI backend against the real Redis servers and worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import RedisServer, start_redis, wait_until
+from fastapi.testclient import TestClient
+
+from app.api.main import create_app
+from app.core.config import Settings
+
+
+def client_for(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def api(settings: Settings) -> TestClient:
+    return client_for(settings)
+
+
+@pytest.fixture(scope="module")
+def idle_redis(workdir: Any) -> Iterator[RedisServer]:
+    """A Redis no worker listens to (development mode: no ACL)."""
+    server = start_redis("idle", workdir / "idle", None, ["--save", ""])
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+def secrets_of(*servers: RedisServer) -> list[str]:
+    return [password for server in servers for password in server.passwords.values()]
+
+
+def assert_no_secret(response: Any, secrets: list[str]) -> None:
+    text = response.text
+    assert "redis://" not in text
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_redis_health_ok_reports_aof(api, broker, cache):
+    response = api.get("/health-check/redis")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["broker"]["aof_enabled"] is True
+    assert body["broker"]["aof_last_write_status"] == "ok"
+    assert body["cache"]["ok"] is True
+    assert_no_secret(response, secrets_of(broker, cache))
+
+
+def test_redis_health_503_when_the_broker_is_down(settings, broker, cache):
+    from conftest import free_port
+
+    down = settings.model_copy(
+        update={"redis_monitor_url": f"redis://monitor:pw-{free_port()}@127.0.0.1:{free_port()}/0"}
+    )
+    response = client_for(down).get("/health-check/redis")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["broker"]["ok"] is False
+    assert "Connection" in body["broker"]["reason"]
+    assert body["cache"]["ok"] is True
+    assert_no_secret(response, [*secrets_of(broker, cache), "pw-"])
+
+
+def test_redis_health_503_on_a_wrong_password(settings, broker, cache):
+    wrong = settings.model_copy(
+        update={"cache_url": f"redis://app:not-the-password-42@127.0.0.1:{cache.port}/0"}
+    )
+    response = client_for(wrong).get("/health-check/redis")
+    assert response.status_code == 503
+    assert response.json()["cache"]["reason"] == "authentication failed"
+    assert_no_secret(response, [*secrets_of(broker, cache), "not-the-password-42"])
+
+
+def test_celery_health_ok_with_a_real_round_trip(api, worker, broker, cache):
+    response = api.get("/health-check/celery")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert worker in body["workers"]["names"]
+    assert body["canary"]["worker"] == worker
+    assert body["canary"]["round_trip_ms"] > 0
+    assert_no_secret(response, secrets_of(broker, cache))
+
+
+def test_celery_health_503_when_no_worker_serves_the_broker(idle_redis):
+    url = f"redis://127.0.0.1:{idle_redis.port}/0"
+    lonely = Settings(redis_url=url, cache_url=url, celery_health_timeout_seconds=1)
+    response = client_for(lonely).get("/health-check/celery")
+    assert response.status_code == 503
+    body = response.json()
+    assert "no worker answered" in body["workers"]["reason"]
+    assert body["canary"]["ok"] is False
+
+
+def test_celery_health_503_when_the_broker_is_down(settings):
+    from conftest import free_port
+
+    down = settings.model_copy(update={"redis_url": f"redis://celery:pw@127.0.0.1:{free_port()}/0"})
+    response = client_for(down).get("/health-check/celery")
+    assert response.status_code == 503
+    assert response.json()["workers"]["reason"].startswith("broker unreachable")
+    assert_no_secret(response, ["celery:pw"])
+
+
+def poll(api: TestClient, task_id: str, until: tuple[str, ...] = ("SUCCESS", "FAILURE")) -> Any:
+    return wait_until(
+        lambda: (body := api.get(f"/tasks/{task_id}").json())["state"] in until and body,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "queue"),
+    [
+        ("check-redis", {}, "default"),
+        ("arithmetic", {"operation": "max", "operands": [3, 9, 4]}, "default"),
+        ("fuzzy-match", {"records": ["Acme"], "candidates": ["ACME Inc", "Initech"]},
+         "ai_matching"),
+        ("report", {"name": "api", "rows": [{"a": 1}], "fmt": "xlsx"}, "reports"),
+        ("cleanup", {"max_age_seconds": 999_999}, "cleanup"),
+    ],
+)
+def test_submit_each_task_and_read_its_result(api, worker, broker, cache, kind, body, queue):
+    submitted = api.post(f"/tasks/{kind}", json=body)
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.json()["queue"] == queue
+    final = poll(api, submitted.json()["task_id"])
+    assert final["state"] == "SUCCESS", final
+    assert "result" in final
+
+
+def test_parse_upload_over_http(api, worker, data_dir):
+    (data_dir / "uploads" / "api.csv").write_text("a,b\n1,2\n")
+    task_id = api.post("/tasks/parse-upload", json={"path": "api.csv"}).json()["task_id"]
+    assert poll(api, task_id)["result"]["rows"] == 1
+
+
+def test_progress_is_readable_over_http(api, worker):
+    task_id = api.post("/tasks/long-running",
+                       json={"total_steps": 5, "step_seconds": 0.4}).json()["task_id"]
+    progress = poll(api, task_id, until=("PROGRESS",))["progress"]
+    assert progress["total"] == 5
+    assert 1 <= progress["current"] <= 5
+    assert poll(api, task_id)["state"] == "SUCCESS"
+
+
+def test_task_failure_is_reported_with_its_message(api, worker):
+    task_id = api.post("/tasks/parse-upload", json={"path": "../outside.csv"}).json()["task_id"]
+    final = poll(api, task_id)
+    assert final["state"] == "FAILURE"
+    assert final["error"]["type"] == "InvalidInput"
+    assert "inside the uploads folder" in final["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("arithmetic", {"operation": "sum", "operands": "1,2"}),
+        ("arithmetic", {"operation": "sum", "operands": [1], "extra": True}),
+        ("long-running", {"total_steps": 0}),
+        ("report", {"name": "../x", "rows": [{"a": 1}]}),
+        ("fuzzy-match", {"records": [], "candidates": ["x"]}),
+    ],
+)
+def test_bad_requests_are_refused_before_queueing(api, kind, body):
+    response = api.post(f"/tasks/{kind}", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_unknown_task_kind_and_bad_ids_are_refused(api):
+    assert api.post("/tasks/format-disk", json={}).status_code == 422
+    assert api.get("/tasks/not-a-uuid").status_code == 422
