@@ -71,19 +71,20 @@ class RedisClient:
     def answers(self) -> bool:
         return self.run("PING") == "PONG"
 
-    def pipe(self, resp: str) -> str:
-        """Feed raw RESP through `redis-cli --pipe`; returns its summary."""
-        quoted = shlex.quote(resp)
-        result = self.host.run(f"printf %s {quoted} | {self.command_line(extra=('--pipe',))}")
+    def fill(self, db: int, prefix: str, megabytes: int) -> str:
+        """Write `megabytes` of 100 KiB values into database `db` through one
+        `redis-cli --pipe` (the protocol is generated on the host); returns its summary."""
+        generator = (
+            "import sys\n"
+            "def cmd(*p):\n"
+            "    return f'*{len(p)}\\r\\n' + ''.join(f'${len(x)}\\r\\n{x}\\r\\n' for x in p)\n"
+            f"sys.stdout.write(cmd('SELECT', '{db}'))\n"
+            f"for i in range({megabytes * 10}):\n"
+            f"    sys.stdout.write(cmd('SET', '{prefix}:' + str(i), 'x' * 102400))\n"
+        )
+        pipeline = f"python3 -c {shlex.quote(generator)} | {self.command_line(extra=('--pipe',))}"
+        result = self.host.run(pipeline)
         return (result.stdout + result.stderr).strip()
-
-
-def resp_command(*parts: str) -> str:
-    """One command in Redis's wire protocol."""
-    encoded = [f"*{len(parts)}\r\n"]
-    for part in parts:
-        encoded.append(f"${len(part.encode())}\r\n{part}\r\n")
-    return "".join(encoded)
 
 
 @pytest.fixture

@@ -120,11 +120,23 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def broker(workdir: Path) -> Iterator[RedisServer]:
-    users = {u: r for u, r in role_acl_users().items() if u in ("celery", "flower", "monitor", "admin")}
+    users = {
+        u: r for u, r in role_acl_users().items() if u in ("celery", "flower", "monitor", "admin")
+    }
     server = start_redis(
-        "broker", workdir / "broker", users,
-        ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
-         "--save", ""],
+        "broker",
+        workdir / "broker",
+        users,
+        [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--maxmemory-policy",
+            "noeviction",
+            "--save",
+            "",
+        ],
     )
     yield server
     server.process.terminate()
@@ -135,7 +147,9 @@ def broker(workdir: Path) -> Iterator[RedisServer]:
 def cache(workdir: Path) -> Iterator[RedisServer]:
     users = {u: r for u, r in role_acl_users().items() if u in ("app", "monitor", "admin")}
     server = start_redis(
-        "cache", workdir / "cache", users,
+        "cache",
+        workdir / "cache",
+        users,
         ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru", "--save", ""],
     )
     yield server
@@ -173,10 +187,28 @@ def worker(app_env: dict[str, str], settings: Any, workdir: Path) -> Iterator[st
     node = f"pytest-{os.getpid()}@{socket.gethostname()}"
     log = (workdir / "worker.out").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "app.core.celery", "worker",
-         "-Q", ",".join(ALL_QUEUES), "-P", "prefork", "-c", "2", "-n", node,
-         "--loglevel", "INFO"],
-        cwd=ROOT, env={**os.environ, **app_env}, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "app.core.celery",
+            "worker",
+            "-Q",
+            ",".join(ALL_QUEUES),
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "-n",
+            node,
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **app_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     client = celery_client_for(settings)
 

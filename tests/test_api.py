@@ -120,8 +120,11 @@ def poll(api: TestClient, task_id: str, until: tuple[str, ...] = ("SUCCESS", "FA
     [
         ("check-redis", {}, "default"),
         ("arithmetic", {"operation": "max", "operands": [3, 9, 4]}, "default"),
-        ("fuzzy-match", {"records": ["Acme"], "candidates": ["ACME Inc", "Initech"]},
-         "ai_matching"),
+        (
+            "fuzzy-match",
+            {"records": ["Acme"], "candidates": ["ACME Inc", "Initech"]},
+            "ai_matching",
+        ),
         ("report", {"name": "api", "rows": [{"a": 1}], "fmt": "xlsx"}, "reports"),
         ("cleanup", {"max_age_seconds": 999_999}, "cleanup"),
     ],
@@ -142,8 +145,9 @@ def test_parse_upload_over_http(api, worker, data_dir):
 
 
 def test_progress_is_readable_over_http(api, worker):
-    task_id = api.post("/tasks/long-running",
-                       json={"total_steps": 5, "step_seconds": 0.4}).json()["task_id"]
+    task_id = api.post("/tasks/long-running", json={"total_steps": 5, "step_seconds": 0.4}).json()[
+        "task_id"
+    ]
     progress = poll(api, task_id, until=("PROGRESS",))["progress"]
     assert progress["total"] == 5
     assert 1 <= progress["current"] <= 5

@@ -32,8 +32,11 @@ def assert_still_serving(celery_client: Any) -> None:
         ("app.tasks.health.check_redis", {}, "default"),
         ("app.tasks.health.arithmetic", {"operation": "sum", "operands": [1, 2, 3.5]}, "default"),
         ("app.tasks.files.parse_upload", {"path": "routing.csv"}, "file_processing"),
-        ("app.tasks.matching.fuzzy_match",
-         {"records": ["Acme"], "candidates": ["ACME Inc"]}, "ai_matching"),
+        (
+            "app.tasks.matching.fuzzy_match",
+            {"records": ["Acme"], "candidates": ["ACME Inc"]},
+            "ai_matching",
+        ),
         ("app.tasks.reports.generate_report", {"name": "routing", "rows": [{"a": 1}]}, "reports"),
         ("app.tasks.cleanup.cleanup_expired", {"max_age_seconds": 999_999}, "cleanup"),
     ],
@@ -47,8 +50,12 @@ def test_each_task_runs_through_its_own_queue(celery_client, data_dir, worker, n
 
 
 def test_basic_operations(celery_client):
-    assert run(celery_client, "app.tasks.health.arithmetic",
-               operation="product", operands=[2, 3, 4]).result == 24.0
+    assert (
+        run(
+            celery_client, "app.tasks.health.arithmetic", operation="product", operands=[2, 3, 4]
+        ).result
+        == 24.0
+    )
 
 
 def test_redis_check_round_trips_through_the_cache(celery_client):
@@ -74,8 +81,13 @@ def test_long_task_reports_progress(celery_client):
 
 
 def test_soft_time_limit_stops_a_long_task_and_the_worker_keeps_serving(celery_client):
-    result = run(celery_client, "app.tasks.health.long_running", timeout=60,
-                 total_steps=100, step_seconds=0.5)
+    result = run(
+        celery_client,
+        "app.tasks.health.long_running",
+        timeout=60,
+        total_steps=100,
+        step_seconds=0.5,
+    )
     assert result.state == "FAILURE"
     assert type(result.info).__name__ == "SoftTimeLimitExceeded"
     assert "soft time limit reached after step" in str(result.info)
@@ -83,15 +95,25 @@ def test_soft_time_limit_stops_a_long_task_and_the_worker_keeps_serving(celery_c
 
 
 def test_transient_errors_are_retried_with_backoff(celery_client):
-    result = run(celery_client, "app.tasks.health.retry_probe", timeout=60,
-                 probe_id=uuid.uuid4().hex, failures=2)
+    result = run(
+        celery_client,
+        "app.tasks.health.retry_probe",
+        timeout=60,
+        probe_id=uuid.uuid4().hex,
+        failures=2,
+    )
     assert result.state == "SUCCESS", result.info
     assert result.result == {"attempts": 3, "retries": 2}
 
 
 def test_retries_stop_at_the_limit(celery_client):
-    result = run(celery_client, "app.tasks.health.retry_probe", timeout=60,
-                 probe_id=uuid.uuid4().hex, failures=10)
+    result = run(
+        celery_client,
+        "app.tasks.health.retry_probe",
+        timeout=60,
+        probe_id=uuid.uuid4().hex,
+        failures=10,
+    )
     assert result.state == "FAILURE"
     assert type(result.info).__name__ == "TransientError"
     assert result.retries == 3
@@ -100,19 +122,37 @@ def test_retries_stop_at_the_limit(celery_client):
 @pytest.mark.parametrize(
     ("name", "kwargs", "message"),
     [
-        ("app.tasks.health.arithmetic", {"operation": "sum", "operands": ["one"]},
-         "operands[0] must be int or float, got str"),
-        ("app.tasks.health.arithmetic", {"operation": "divide", "operands": [1]},
-         "operation must be one of"),
-        ("app.tasks.files.parse_upload", {"path": "../../etc/passwd.csv"},
-         "path must name a file inside the uploads folder"),
+        (
+            "app.tasks.health.arithmetic",
+            {"operation": "sum", "operands": ["one"]},
+            "operands[0] must be int or float, got str",
+        ),
+        (
+            "app.tasks.health.arithmetic",
+            {"operation": "divide", "operands": [1]},
+            "operation must be one of",
+        ),
+        (
+            "app.tasks.files.parse_upload",
+            {"path": "../../etc/passwd.csv"},
+            "path must name a file inside the uploads folder",
+        ),
         ("app.tasks.files.parse_upload", {"path": "missing.csv"}, "no uploaded file named"),
-        ("app.tasks.matching.fuzzy_match", {"records": "Acme", "candidates": ["x"]},
-         "records must be list, got str"),
-        ("app.tasks.matching.fuzzy_match", {"records": ["x" * 5000], "candidates": ["x"]},
-         "is longer than"),
-        ("app.tasks.reports.generate_report", {"name": "../evil", "rows": [{"a": 1}]},
-         "name must be"),
+        (
+            "app.tasks.matching.fuzzy_match",
+            {"records": "Acme", "candidates": ["x"]},
+            "records must be list, got str",
+        ),
+        (
+            "app.tasks.matching.fuzzy_match",
+            {"records": ["x" * 5000], "candidates": ["x"]},
+            "is longer than",
+        ),
+        (
+            "app.tasks.reports.generate_report",
+            {"name": "../evil", "rows": [{"a": 1}]},
+            "name must be",
+        ),
         ("app.tasks.health.long_running", {"total_steps": True}, "got a boolean"),
     ],
 )
@@ -153,8 +193,9 @@ def test_parse_xlsx_upload(celery_client, data_dir):
         ("empty.csv", b"", "holds no rows"),
     ],
 )
-def test_broken_uploads_fail_with_a_clear_error(celery_client, data_dir, filename, content,
-                                                message):
+def test_broken_uploads_fail_with_a_clear_error(
+    celery_client, data_dir, filename, content, message
+):
     (data_dir / "uploads" / filename).write_bytes(content)
     result = run(celery_client, "app.tasks.files.parse_upload", path=filename)
     assert result.state == "FAILURE"
@@ -163,9 +204,11 @@ def test_broken_uploads_fail_with_a_clear_error(celery_client, data_dir, filenam
 
 def test_fuzzy_matching(celery_client):
     result = run(
-        celery_client, "app.tasks.matching.fuzzy_match",
+        celery_client,
+        "app.tasks.matching.fuzzy_match",
         records=["ACME Corporation", "Globex Ltd.", "Nothing Alike"],
-        candidates=["Acme Corp.", "Globex Limited", "Initech"], threshold=70,
+        candidates=["Acme Corp.", "Globex Limited", "Initech"],
+        threshold=70,
     ).result
     matches = {m["record"]: m["match"] for m in result["matches"]}
     assert matches["ACME Corporation"] == "Acme Corp."
@@ -177,8 +220,9 @@ def test_fuzzy_matching(celery_client):
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_reports_are_written(celery_client, data_dir, fmt):
     rows = [{"sku": "A-1", "qty": 3}, {"sku": "B-2", "qty": 5, "note": "late"}]
-    result = run(celery_client, "app.tasks.reports.generate_report",
-                 name="stock", rows=rows, fmt=fmt).result
+    result = run(
+        celery_client, "app.tasks.reports.generate_report", name="stock", rows=rows, fmt=fmt
+    ).result
     path = data_dir / "reports" / result["path"]
     assert result["columns"] == ["sku", "qty", "note"]
     if fmt == "csv":

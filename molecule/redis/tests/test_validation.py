@@ -12,24 +12,39 @@ BROKER = {"name": "broker", "port": 6379, "maxmemory_policy": "noeviction", "app
 CACHE = {"name": "cache", "port": 6380, "maxmemory_policy": "allkeys-lru"}
 
 INVALID = {
-    "port out of range": ({"redis_instances": [{**BROKER, "port": 70000}, CACHE]},
-                          "port must be between 1 and 65535"),
+    "port out of range": (
+        {"redis_instances": [{**BROKER, "port": 70000}, CACHE]},
+        "port must be between 1 and 65535",
+    ),
     "port not a number": ({"redis_instances": [{**BROKER, "port": "six"}, CACHE]}, "port"),
     "unknown eviction policy": (
         {"redis_instances": [{**BROKER, "maxmemory_policy": "sometimes"}, CACHE]},
-        "maxmemory_policy must be one of"),
-    "unknown fsync policy": ({"redis_instances": [{**BROKER, "appendfsync": "maybe"}, CACHE]},
-                             "appendfsync must be one of"),
-    "instance without a name": ({"redis_instances": [{"port": 6379}, CACHE]},
-                                "missing required arguments: name"),
-    "duplicate ports": ({"redis_instances": [BROKER, {**CACHE, "port": 6379}]},
-                        "every instance needs its own name and its own port"),
-    "bad memory size": ({"redis_instances": [{**BROKER, "maxmemory": "lots"}, CACHE]},
-                        "maxmemory must be a size"),
+        "maxmemory_policy must be one of",
+    ),
+    "unknown fsync policy": (
+        {"redis_instances": [{**BROKER, "appendfsync": "maybe"}, CACHE]},
+        "appendfsync must be one of",
+    ),
+    "instance without a name": (
+        {"redis_instances": [{"port": 6379}, CACHE]},
+        "missing required arguments: name",
+    ),
+    "duplicate ports": (
+        {"redis_instances": [BROKER, {**CACHE, "port": 6379}]},
+        "every instance needs its own name and its own port",
+    ),
+    "bad memory size": (
+        {"redis_instances": [{**BROKER, "maxmemory": "lots"}, CACHE]},
+        "maxmemory must be a size",
+    ),
     "user on an unknown instance": (
-        {"redis_acl_users": [{"name": "monitor", "instances": ["broker", "cache", "queue"],
-                              "rules": ["+ping"]}]},
-        "unknown: queue"),
+        {
+            "redis_acl_users": [
+                {"name": "monitor", "instances": ["broker", "cache", "queue"], "rules": ["+ping"]}
+            ]
+        },
+        "unknown: queue",
+    ),
 }
 
 STATE = (
@@ -43,10 +58,18 @@ def test_invalid_variables_fail_before_any_change(host, case):
     extra_vars, message = INVALID[case]
     before = host.run(STATE).stdout
     run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
-         "-e", json.dumps(extra_vars)],
-        capture_output=True, text=True, check=False, timeout=300,
+        [
+            "ansible-playbook",
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
+            "-e",
+            json.dumps(extra_vars),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     output = run.stdout + run.stderr
     assert run.returncode != 0, output
