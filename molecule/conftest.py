@@ -6,12 +6,17 @@ systemctl. Passwords come from the controller-side secrets folder the roles gene
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shlex
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import testinfra
@@ -113,3 +118,88 @@ def other_host(name: str) -> testinfra.host.Host:
     return testinfra.get_host(
         f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"]
     )
+
+
+# --- The full stack (molecule/default) -----------------------------------------------------
+
+APP_HOST = "matchbot-molecule-app"
+REDIS_HOST = "matchbot-molecule-redis"
+WORKER_HOSTS = ("matchbot-molecule-worker-1", "matchbot-molecule-worker-2")
+WORKER_GROUP_QUEUES = {
+    "cpu": {"default", "file_processing", "reports", "cleanup"},
+    "io": {"ai_matching"},
+}
+EXPECTED_WORKERS = {
+    f"{group}@{worker}": queues
+    for group, queues in WORKER_GROUP_QUEUES.items()
+    for worker in WORKER_HOSTS
+}
+# The services' own environment (restricted ACL users), without their log folder.
+APP_ENV = "set -a; . /etc/matchbot/matchbot.env; set +a; unset LOG_DIR; cd /var/lib/matchbot; "
+APP_PYTHON = "/opt/matchbot/current/venv/bin/python"
+
+
+def app_python(host: testinfra.host.Host, code: str, timeout: int = 180) -> Any:
+    """Run Python in the deployed virtualenv with the services' settings; the last line of
+    stdout is JSON."""
+    result = host.run(f"{APP_ENV} timeout {timeout} {APP_PYTHON} -c {shlex.quote(code)}")
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_task(
+    host: testinfra.host.Host, name: str, kwargs: dict[str, Any] | None = None, timeout: int = 60
+) -> dict[str, Any]:
+    """Send a task through the real broker and wait for it; its result, worker and queue."""
+    code = f"""
+import json
+from app.core.celery import app
+r = app.send_task({name!r}, kwargs={kwargs or {}!r})
+value = r.get(timeout={timeout}, propagate=False)
+print(json.dumps({{"id": r.id, "state": r.state, "worker": r.worker, "queue": r.queue,
+                  "result": value if r.state == "SUCCESS" else repr(value)}}))
+"""
+    return app_python(host, code, timeout=timeout + 30)
+
+
+def active_queues(host: testinfra.host.Host) -> dict[str, set[str]]:
+    """Celery inspect over the broker with the restricted Celery user: node → queues."""
+    code = """
+import json
+from app.core.celery import app
+replies = app.control.inspect(timeout=5).active_queues() or {}
+print(json.dumps({node: sorted(q["name"] for q in queues) for node, queues in replies.items()}))
+"""
+    return {node: set(queues) for node, queues in app_python(host, code).items()}
+
+
+def address(host: testinfra.host.Host) -> str:
+    return host.interface("eth0").addresses[0]
+
+
+def http_get(url: str, auth: tuple[str, str] | None = None, timeout: float = 30) -> tuple[int, str]:
+    """GET from the controller; (status, body) also for error statuses."""
+    request = urllib.request.Request(url)  # noqa: S310 - lab addresses only
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture(scope="module")
+def app_host() -> testinfra.host.Host:
+    return other_host(APP_HOST)
+
+
+@pytest.fixture(scope="module")
+def redis_host() -> testinfra.host.Host:
+    return other_host(REDIS_HOST)
+
+
+@pytest.fixture(scope="module")
+def worker_hosts() -> list[testinfra.host.Host]:
+    return [other_host(name) for name in WORKER_HOSTS]

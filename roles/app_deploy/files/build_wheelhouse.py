@@ -6,7 +6,8 @@
     build_wheelhouse.py build --project DIR --output DIR --python-version X.Y --platform TAG...
         the app's wheel plus every pinned dependency as binary wheels for that Python and those
         platform tags; written to a temporary folder and renamed, so a half-built wheelhouse
-        never passes for a finished one (RELEASE marks it complete)
+        never passes for a finished one (RELEASE marks it complete); wheelhouse.tar holds the
+        same files as one archive, which is what the hosts receive
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -46,11 +48,28 @@ def build(project: Path, output: Path, python_version: str, platforms: list[str]
             "--implementation", "cp", "--python-version", python_version, *platform_args,
             "--constraint", str(project / PINS), str(app_wheel))
         (staging / "RELEASE").write_text(f"{release_id(project)}\n{app_wheel.name}\n")
+        archive(staging)
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def archive(folder: Path) -> None:
+    """wheelhouse.tar of every file in `folder`, sorted, with fixed owners and times."""
+
+    def normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        info.mtime = 0
+        info.mode = 0o644
+        return info
+
+    members = sorted(p for p in folder.iterdir() if p.is_file())
+    with tarfile.open(folder / "wheelhouse.tar", "w") as tar:
+        for path in members:
+            tar.add(path, arcname=path.name, filter=normalized)
 
 
 def main() -> None:
