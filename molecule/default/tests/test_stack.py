@@ -155,6 +155,65 @@ def test_logs_rotate_and_services_keep_logging(app_host, worker_hosts):
     assert wait_until(logged_again, timeout=120, interval=0)
 
 
+def test_warm_stop_lets_the_running_task_finish(app_host, worker_hosts):
+    code = textwrap.dedent("""
+        import json, time
+        from app.core.celery import app
+        r = app.send_task("app.tasks.health.long_running",
+                          kwargs={"total_steps": 8, "step_seconds": 1})
+        deadline = time.monotonic() + 60
+        while r.state != "PROGRESS" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        print(json.dumps({"id": r.id, "state": r.state, "worker": r.worker}))
+    """)
+    started = app_python(app_host, code)
+    assert started["state"] == "PROGRESS", started
+    group, worker_name = started["worker"].split("@")
+    worker = worker_hosts[WORKER_HOSTS.index(worker_name)]
+    unit = f"matchbot-worker-{group}"
+    try:
+        assert worker.run(f"systemctl stop {unit}").rc == 0  # returns once the worker exited
+        finished = app_python(
+            app_host,
+            textwrap.dedent(f"""
+            import json
+            from app.core.celery import app
+            r = app.AsyncResult({started["id"]!r})
+            print(json.dumps({{"state": r.state, "result": r.result if r.ready() else None}}))
+        """),
+        )
+        assert finished == {"state": "SUCCESS", "result": {"current": 8, "total": 8}}
+    finally:
+        worker.run(f"systemctl start {unit}")
+
+
+def test_no_secret_in_process_lists_journals_or_logs(host):
+    secrets = [secret(f"redis-{user}") for user in ("celery", "flower", "monitor", "app", "admin")]
+    secrets.append(secret("flower-admin"))
+    places = {
+        "process list": "ps -eo args",
+        "journal": "journalctl --no-pager -o cat",
+        "log files": "cat /var/log/matchbot/*.log /var/log/redis/*.log 2>/dev/null",
+    }
+    for place, command in places.items():
+        text = host.run(command).stdout
+        assert text, place
+        for value in secrets:
+            assert value not in text, f"a password appears in the {place}"
+
+
+def test_secret_files_are_not_world_readable(host):
+    for path in (
+        "/etc/matchbot/matchbot.env",
+        "/etc/matchbot/flower.env",
+        "/etc/redis/users-broker.acl",
+        "/etc/redis/users-cache.acl",
+    ):
+        file = host.file(path)
+        if file.exists:
+            assert file.mode & 0o007 == 0, path
+
+
 @pytest.mark.parametrize("beat_hosts", [[], [APP_HOST, WORKER_HOSTS[0]]])
 def test_site_refuses_zero_or_several_beat_hosts(beat_hosts, tmp_path):
     inventory = {
