@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Build the wheelhouse a MatchBot release installs from, on the controller.
 
-    build_wheelhouse.py release --project DIR
-        print the release id: a hash of app/**/*.py, pyproject.toml and the pins
-    build_wheelhouse.py build --project DIR --output DIR --python-version X.Y --platform TAG...
-        the app's wheel plus every pinned dependency as binary wheels for that Python and those
-        platform tags; written to a temporary folder and renamed, so a half-built wheelhouse
-        never passes for a finished one (RELEASE marks it complete); wheelhouse.tar holds the
-        same files as one archive, which is what the hosts receive
+build_wheelhouse.py release --project DIR
+    print the release id: a hash of app/**/*.py, pyproject.toml and the pins
+build_wheelhouse.py build --project DIR --output DIR --python-version X.Y --platform TAG...
+    the app's wheel plus every pinned dependency as binary wheels for that Python and those
+    platform tags; written to a temporary folder and renamed, so a half-built wheelhouse
+    never passes for a finished one (RELEASE marks it complete); wheelhouse.tar holds the
+    same files as one archive, which is what the hosts receive
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ PINS = Path("requirements/constraints.txt")
 
 def release_id(project: Path) -> str:
     digest = hashlib.sha256()
-    sources = sorted(project.glob("app/**/*.py")) + [project / "pyproject.toml", project / PINS]
+    sources = [*sorted(project.glob("app/**/*.py")), project / "pyproject.toml", project / PINS]
     for path in sources:
         digest.update(str(path.relative_to(project)).encode() + b"\0")
         digest.update(path.read_bytes())
@@ -34,7 +34,7 @@ def release_id(project: Path) -> str:
 
 
 def pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", *args], check=True)
+    subprocess.run([sys.executable, "-m", "pip", *args], check=True)  # noqa: S603 - our own argv
 
 
 def build(project: Path, output: Path, python_version: str, platforms: list[str]) -> None:
@@ -44,9 +44,21 @@ def build(project: Path, output: Path, python_version: str, platforms: list[str]
         pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(staging), str(project))
         (app_wheel,) = staging.glob("*.whl")
         platform_args = [arg for tag in platforms for arg in ("--platform", tag)]
-        pip("download", "--quiet", "--dest", str(staging), "--only-binary=:all:",
-            "--implementation", "cp", "--python-version", python_version, *platform_args,
-            "--constraint", str(project / PINS), str(app_wheel))
+        pip(
+            "download",
+            "--quiet",
+            "--dest",
+            str(staging),
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            *platform_args,
+            "--constraint",
+            str(project / PINS),
+            str(app_wheel),
+        )
         (staging / "RELEASE").write_text(f"{release_id(project)}\n{app_wheel.name}\n")
         archive(staging)
         if output.exists():
