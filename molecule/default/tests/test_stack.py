@@ -123,6 +123,28 @@ def test_flower_refuses_anonymous_and_lists_workers_with_credentials(app_host):
     assert wait_until(listed, timeout=60)
 
 
+def test_flower_metrics_reachable_for_prometheus(app_host):
+    status, body = http_get(f"http://{address(app_host)}:5555/metrics")
+    assert status == 200
+    assert "flower_worker_online" in body
+
+
+def test_app_services_listen_only_where_configured(app_host):
+    listening = app_host.run("ss -Hltn").stdout.split("\n")
+    sockets = {line.split()[3] for line in listening if line.strip()}
+    own = address(app_host)
+    assert {f"{own}:8000", f"{own}:5555"} <= sockets
+    assert not any(s.endswith((":8000", ":5555")) and not s.startswith(own) for s in sockets)
+
+
+def test_every_service_runs_as_its_own_non_root_user(host):
+    expected = {"redis-server": "redis"}
+    for unit in units_of(host):
+        pid = main_pid(host, f"{unit}.service")
+        user = host.run(f"ps -o user= -p {pid}").stdout.strip()
+        assert user == expected.get(unit.split("@")[0], "matchbot"), unit
+
+
 def test_worker_restarts_after_sigkill_and_registers_again(app_host, worker_hosts):
     worker, unit = worker_hosts[0], "matchbot-worker-cpu.service"
     node = f"cpu@{WORKER_HOSTS[0]}"
