@@ -23,6 +23,10 @@ import testinfra
 
 BROKER_PORT = 6379
 CACHE_PORT = 6380
+# molecule/redis: written by tests/, read again by tests_after_restart/ after the host restart.
+HOST_RESTART_KEY = "celery-probe:survives-host-restart"
+HOST_RESTART_VALUE = "written-before-the-host-restart"
+CACHE_VOLATILE_KEY = "cache:probe:gone-after-restart"
 
 
 def ephemeral_dir() -> Path:

@@ -86,8 +86,11 @@ def retry_probe(self: MatchbotTask, probe_id: str, failures: int) -> dict[str, i
     require_type(failures, int, "failures")
     require(0 <= failures <= 10, "failures must be between 0 and 10")
     require(0 < len(probe_id) <= 100, "probe_id must be 1 to 100 characters")
-    attempts = int(cache_client().incr(f"cache:retry-probe:{probe_id}"))
-    cache_client().expire(f"cache:retry-probe:{probe_id}", 3600)
+    key = f"cache:retry-probe:{probe_id}"
+    pipeline = cache_client().pipeline(transaction=False)  # the cache user may not MULTI
+    pipeline.incr(key)
+    pipeline.expire(key, 3600)
+    attempts = int(pipeline.execute()[0])
     if attempts <= failures:
         raise TransientError(f"simulated transient failure {attempts} of {failures}")
     return {"attempts": attempts, "retries": self.request.retries}

@@ -8,16 +8,15 @@ import pytest
 from conftest import (
     BROKER_PORT,
     CACHE_PORT,
+    CACHE_VOLATILE_KEY,
+    HOST_RESTART_KEY,
+    HOST_RESTART_VALUE,
     main_pid,
     restarts,
     wait_until,
 )
 
 INSTANCES = {"broker": BROKER_PORT, "cache": CACHE_PORT}
-# Written here, read again after the host container restarts (tests_after_restart).
-HOST_RESTART_KEY = "celery-probe:survives-host-restart"
-HOST_RESTART_VALUE = "written-before-the-host-restart"
-CACHE_VOLATILE_KEY = "cache:probe:gone-after-restart"
 
 
 def listening_addresses(host, port: int) -> set[str]:

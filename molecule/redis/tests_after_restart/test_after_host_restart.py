@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BROKER_PORT, CACHE_PORT, wait_until
-
-# Keep in step with tests/test_redis.py, which wrote these before the restart.
-HOST_RESTART_KEY = "celery-probe:survives-host-restart"
-HOST_RESTART_VALUE = "written-before-the-host-restart"
-CACHE_VOLATILE_KEY = "cache:probe:gone-after-restart"
+from conftest import (
+    BROKER_PORT,
+    CACHE_PORT,
+    CACHE_VOLATILE_KEY,
+    HOST_RESTART_KEY,
+    HOST_RESTART_VALUE,
+    wait_until,
+)
 
 
 @pytest.mark.parametrize(("name", "port"), [("broker", BROKER_PORT), ("cache", CACHE_PORT)])
