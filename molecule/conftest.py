@@ -10,9 +10,11 @@ import base64
 import json
 import os
 import shlex
+import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +41,20 @@ def secret(name: str) -> str:
     return (ephemeral_dir() / "inventory" / ".secrets" / name).read_text().split()[0]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.5) -> bool:
-    """Poll until predicate() is true; False on timeout. Never used as an assertion by itself."""
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.5, attempts: int = 3
+) -> bool:
+    """Poll until predicate() is true; False once `timeout` seconds have passed and at least
+    `attempts` polls were made (a stalled or suspended controller still polls the hosts a few
+    times). Never used as an assertion by itself."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    tried = 0
+    while time.monotonic() < deadline or tried < attempts:
         if predicate():
             return True
+        tried += 1
         time.sleep(interval)
-    return predicate()
+    return False
 
 
 @dataclass(frozen=True)
@@ -152,13 +160,19 @@ def app_python(host: testinfra.host.Host, code: str, timeout: int = 180) -> Any:
 
 
 def run_task(
-    host: testinfra.host.Host, name: str, kwargs: dict[str, Any] | None = None, timeout: int = 60
+    host: testinfra.host.Host,
+    name: str,
+    kwargs: dict[str, Any] | None = None,
+    timeout: int = 60,
+    kwargs_code: str | None = None,
 ) -> dict[str, Any]:
-    """Send a task through the real broker and wait for it; its result, worker and queue."""
+    """Send a task through the real broker and wait for it; its result, worker and queue.
+    `kwargs_code`, a Python expression evaluated on the host, replaces `kwargs` for arguments
+    too large for a command line."""
     code = f"""
 import json
 from app.core.celery import app
-r = app.send_task({name!r}, kwargs={kwargs or {}!r})
+r = app.send_task({name!r}, kwargs={kwargs_code or repr(kwargs or {})})
 value = r.get(timeout={timeout}, propagate=False)
 print(json.dumps({{"id": r.id, "state": r.state, "worker": r.worker, "queue": r.queue,
                   "result": value if r.state == "SUCCESS" else repr(value)}}))
@@ -205,5 +219,153 @@ def redis_host() -> testinfra.host.Host:
 
 
 @pytest.fixture(scope="module")
+def every_host() -> list[testinfra.host.Host]:
+    return [other_host(name) for name in (REDIS_HOST, *WORKER_HOSTS, APP_HOST)]
+
+
+@pytest.fixture(scope="module")
 def worker_hosts() -> list[testinfra.host.Host]:
     return [other_host(name) for name in WORKER_HOSTS]
+
+
+# --- Drills (molecule/default/drills): shared tools and the figures table ---------------------
+
+APP_UNITS_BY_GROUP = {
+    "redis": ["redis-server@broker", "redis-server@cache"],
+    "workers": ["matchbot-worker-cpu", "matchbot-worker-io"],
+    "app": ["matchbot-beat", "matchbot-flower", "matchbot-backend"],
+}
+WORKER_UNITS = ("matchbot-worker-cpu", "matchbot-worker-io")
+FIGURES: list[dict[str, Any]] = []
+
+
+def record(table: str, **row: Any) -> None:
+    """One row of a figures table printed at the end of the session (and kept as JSON)."""
+    FIGURES.append({"table": table, **row})
+    (ephemeral_dir() / "drill-figures.json").write_text(json.dumps(FIGURES, indent=2))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for row in FIGURES:
+        tables.setdefault(row["table"], []).append({k: v for k, v in row.items() if k != "table"})
+    for title, rows in tables.items():
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+        terminalreporter.write_sep("=", title)
+        terminalreporter.write_line("  ".join(c.ljust(widths[c]) for c in columns))
+        for row in rows:
+            terminalreporter.write_line(
+                "  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns)
+            )
+
+
+def units_of(host: testinfra.host.Host) -> list[str]:
+    """The units we ship on a host, from its inventory groups."""
+    groups = host.ansible.get_variables()["group_names"]
+    return [u for group, units in APP_UNITS_BY_GROUP.items() if group in groups for u in units]
+
+
+def new_batch(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:8]}"
+
+
+def publish_tally(
+    host: testinfra.host.Host,
+    batch: str,
+    count: int,
+    hold_seconds: float = 0.0,
+    keep_results: bool = False,
+) -> dict[str, float]:
+    """Publish `count` tally tasks (queue `default`) from the app host over one connection;
+    their number, the publishing time and the wall-clock time publishing ended. With
+    `keep_results`, results are stored and the task ids kept on the host for batch_states()."""
+    code = f"""
+import json, time
+from app.core.celery import app
+started, ids = time.monotonic(), []
+with app.producer_or_acquire() as producer:
+    for index in range({count}):
+        kwargs = {{"batch": {batch!r}, "index": index, "hold_seconds": {hold_seconds}}}
+        ids.append(app.send_task("app.tasks.health.tally", producer=producer, kwargs=kwargs,
+                                 ignore_result={not keep_results}).id)
+seconds = time.monotonic() - started
+if {keep_results}:
+    with open("/var/tmp/{batch}.ids", "w") as handle:
+        json.dump(ids, handle)
+print(json.dumps({{"sent": {count}, "seconds": seconds, "finished_at": time.time()}}))
+"""
+    return app_python(host, code, timeout=600)
+
+
+def batch_states(host: testinfra.host.Host, batch: str) -> dict[str, list[int]]:
+    """Task indices of a batch published with keep_results, by state."""
+    code = f"""
+import collections, json
+from app.core.celery import app
+with open("/var/tmp/{batch}.ids") as handle:
+    ids = json.load(handle)
+states = collections.defaultdict(list)
+for index, task_id in enumerate(ids):
+    states[app.AsyncResult(task_id).state].append(index)
+print(json.dumps(states))
+"""
+    return app_python(host, code)
+
+
+def tally_counts(host: testinfra.host.Host, batch: str) -> dict[int, int]:
+    """Executions per task index of a tally batch, read from the cache."""
+    code = f"""
+import json
+from app.tasks.base import cache_client
+print(json.dumps(cache_client().hgetall("cache:tally:{batch}")))
+"""
+    return {int(k): int(v) for k, v in app_python(host, code).items()}
+
+
+def wait_for_tally(
+    host: testinfra.host.Host, batch: str, expected: int, timeout: float
+) -> dict[int, int]:
+    """Polls until `expected` distinct tasks of the batch ran (or the timeout); the counts."""
+    counts: dict[int, int] = {}
+
+    def complete() -> bool:
+        counts.clear()
+        counts.update(tally_counts(host, batch))
+        return len(counts) >= expected
+
+    wait_until(complete, timeout=timeout, interval=2)
+    return counts
+
+
+def systemctl_each(hosts: list[testinfra.host.Host], action: str, units: tuple[str, ...]) -> None:
+    for host in hosts:
+        result = host.run(f"systemctl {action} {' '.join(units)}")
+        assert result.rc == 0, result.stderr
+
+
+def broker_admin(redis_host: testinfra.host.Host) -> RedisClient:
+    return RedisClient(redis_host, BROKER_PORT, "admin", secret("redis-admin"))
+
+
+def run_site(*args: str, inventory: str | None = None) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook site.yml against the scenario's inventory (or another one)."""
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            inventory or os.environ["MOLECULE_INVENTORY_FILE"],
+            os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "site.yml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+
+
+def all_secrets() -> list[str]:
+    """Every password the scenario generated: Redis ACL users and the Flower login."""
+    names = [f"redis-{user}" for user in ("celery", "flower", "monitor", "app", "admin")]
+    return [secret(name) for name in [*names, "flower-admin"]]

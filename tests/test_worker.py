@@ -119,6 +119,13 @@ def test_retries_stop_at_the_limit(celery_client):
     assert result.retries == 3
 
 
+def test_tally_counts_each_run_of_each_task(celery_client, cache):
+    batch = uuid.uuid4().hex
+    for index in (0, 1, 1):
+        run(celery_client, "app.tasks.health.tally", batch=batch, index=index)
+    assert cache.client().hgetall(f"cache:tally:{batch}") == {"0": "1", "1": "2"}
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs", "message"),
     [

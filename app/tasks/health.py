@@ -94,3 +94,25 @@ def retry_probe(self: MatchbotTask, probe_id: str, failures: int) -> dict[str, i
     if attempts <= failures:
         raise TransientError(f"simulated transient failure {attempts} of {failures}")
     return {"attempts": attempts, "retries": self.request.retries}
+
+
+TALLY_TTL_SECONDS = 24 * 60 * 60
+
+
+@celery_app.task(base=MatchbotTask, name="app.tasks.health.tally")
+def tally(batch: str, index: int, hold_seconds: float = 0.0) -> int:
+    """Drill: counts each execution of task `index` of `batch` in the cache hash
+    `cache:tally:<batch>` (field = index), after holding a worker slot for `hold_seconds`.
+    A field missing after the batch means a lost task; a count above 1, a duplicate run."""
+    require_type(batch, str, "batch")
+    require(0 < len(batch) <= 100, "batch must be 1 to 100 characters")
+    require_type(index, int, "index")
+    require(index >= 0, "index must not be negative")
+    require_type(hold_seconds, (int, float), "hold_seconds")
+    require(0 <= hold_seconds <= 10, "hold_seconds must be between 0 and 10")
+    time.sleep(hold_seconds)
+    key = f"cache:tally:{batch}"
+    pipeline = cache_client().pipeline(transaction=False)  # the cache user may not MULTI
+    pipeline.hincrby(key, str(index), 1)
+    pipeline.expire(key, TALLY_TTL_SECONDS)
+    return int(pipeline.execute()[0])

@@ -1,0 +1,141 @@
+"""Drill 8 — access: no one let in. Redis refuses anonymous and wrong-password clients and
+holds each ACL user to its keys and commands; Flower refuses anonymous API calls; every
+service listens only where configured and runs as a non-root user."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from conftest import (
+    BROKER_PORT,
+    CACHE_PORT,
+    REDIS_HOST,
+    address,
+    app_python,
+    http_get,
+    main_pid,
+    record,
+    secret,
+    units_of,
+)
+
+# (what is tried, user, password or its secret's name, port, command) → the redis-py error.
+REFUSED = [
+    ("anonymous client", None, None, BROKER_PORT, ["PING"], "AuthenticationError"),
+    ("wrong password", "celery", "not-the-password", BROKER_PORT, ["PING"], "AuthenticationError"),
+    ("celery: FLUSHALL", "celery", "redis-celery", BROKER_PORT, ["FLUSHALL"], "NoPermissionError"),
+    (
+        "celery: CONFIG GET",
+        "celery",
+        "redis-celery",
+        BROKER_PORT,
+        ["CONFIG", "GET", "*"],
+        "NoPermissionError",
+    ),
+    (
+        "celery: reads the cache",
+        "celery",
+        "redis-celery",
+        CACHE_PORT,
+        ["GET", "cache:x"],
+        "AuthenticationError",
+    ),
+    (
+        "celery: key outside its patterns",
+        "celery",
+        "redis-celery",
+        BROKER_PORT,
+        ["GET", "x"],
+        "NoPermissionError",
+    ),
+    ("app: FLUSHDB on the cache", "app", "redis-app", CACHE_PORT, ["FLUSHDB"], "NoPermissionError"),
+    (
+        "app: key outside cache:*",
+        "app",
+        "redis-app",
+        CACHE_PORT,
+        ["GET", "other"],
+        "NoPermissionError",
+    ),
+    (
+        "monitor: reads a key",
+        "monitor",
+        "redis-monitor",
+        BROKER_PORT,
+        ["GET", "default"],
+        "NoPermissionError",
+    ),
+    ("flower: FLUSHALL", "flower", "redis-flower", BROKER_PORT, ["FLUSHALL"], "NoPermissionError"),
+    ("flower: SHUTDOWN", "flower", "redis-flower", BROKER_PORT, ["SHUTDOWN"], "NoPermissionError"),
+]
+
+
+def redis_reply(app_host, user, password, port, command) -> str:
+    """One command from the app host (a real remote client), the reply or the error text."""
+    code = textwrap.dedent(f"""
+        import json, redis
+        client = redis.Redis(host={REDIS_HOST!r}, port={port}, username={user!r},
+                             password={password!r}, socket_timeout=5)
+        try:
+            reply = client.execute_command(*{command!r})
+        except redis.RedisError as error:
+            reply = f"{{type(error).__name__}}: {{error}}"
+        print(json.dumps(str(reply)))
+    """)
+    return app_python(app_host, code)
+
+
+@pytest.mark.parametrize(("what", "user", "password", "port", "command", "error"), REFUSED)
+def test_redis_refuses(app_host, what, user, password, port, command, error):
+    if password and password.startswith("redis-"):
+        password = secret(password)
+    reply = redis_reply(app_host, user, password, port, command)
+    record("Drill 8 - access refused", attempt=what, reply=reply[:60])
+    assert reply.startswith(f"{error}:"), reply
+
+
+def test_redis_users_still_do_their_work(app_host):
+    assert redis_reply(app_host, "celery", secret("redis-celery"), BROKER_PORT, ["PING"]) == "True"
+    assert redis_reply(app_host, "app", secret("redis-app"), CACHE_PORT, ["PING"]) == "True"
+
+
+def test_flower_api_refuses_anonymous_callers(app_host):
+    for path in ("/", "/tasks", "/broker", "/api/workers", "/api/tasks"):
+        status, _ = http_get(f"http://{address(app_host)}:5555{path}")
+        record(
+            "Drill 8 - access refused", attempt=f"Flower {path} without credentials", reply=status
+        )
+        assert status == 401, path
+
+
+def expected_sockets(host) -> set[str]:
+    groups = host.ansible.get_variables()["group_names"]
+    own = address(host)
+    expected: set[str] = set()
+    if "redis" in groups:
+        expected |= {
+            f"{ip}:{port}" for ip in ("127.0.0.1", own) for port in (BROKER_PORT, CACHE_PORT)
+        }
+    if "backend" in groups:
+        expected.add(f"{own}:8000")
+    if "flower" in groups:
+        expected.add(f"{own}:5555")
+    return expected
+
+
+def test_every_service_listens_only_where_configured(host):
+    lines = host.run("ss -Hltn").stdout.splitlines()
+    sockets = {line.split()[3] for line in lines if line.strip()}
+    sockets = {s for s in sockets if not s.startswith("127.0.0.11:")}  # Docker's own DNS
+    assert sockets == expected_sockets(host)
+
+
+def test_every_process_runs_as_a_non_root_user(host):
+    expected = {"redis-server": "redis"}
+    for unit in units_of(host):
+        pid = main_pid(host, f"{unit}.service")
+        user = host.run(f"ps -o user= -p {pid}").stdout.strip()
+        assert user == expected.get(unit.split("@")[0], "matchbot"), unit
+        children = host.run(f"ps -o user= --ppid {pid}").stdout.split()
+        assert "root" not in children, unit

@@ -1,0 +1,59 @@
+"""Drill 9 — secrets: no password in process lists, journald, log files or HTTP responses, and
+no secret file readable by other users. (Ansible output: test_11_converge_again.)"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import address, all_secrets, http_get, record, secret
+
+PLACES = {
+    "process list": "ps -eo args",
+    "journal": "journalctl --no-pager -o cat",
+    "log files": "cat /var/log/matchbot/*.log /var/log/redis/*.log 2>/dev/null",
+}
+SECRET_FILES = (
+    "/etc/matchbot/matchbot.env",
+    "/etc/matchbot/flower.env",
+    "/etc/redis/users-broker.acl",
+    "/etc/redis/users-cache.acl",
+)
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_no_password_in(host, place):
+    text = host.run(PLACES[place]).stdout
+    assert text, place
+    leaked = sum(value in text for value in all_secrets())
+    record("Drill 9 - secrets", host=host.backend.host, place=place, bytes=len(text), leaked=leaked)
+    assert leaked == 0, f"a password appears in the {place}"
+
+
+def test_no_password_in_http_responses(app_host):
+    base = f"http://{address(app_host)}"
+    credentials = ("admin", secret("flower-admin"))
+    responses = [
+        http_get(f"{base}:8000/health-check/redis"),
+        http_get(f"{base}:8000/health-check/celery"),
+        http_get(f"{base}:8000/openapi.json"),
+        http_get(f"{base}:5555/api/workers?refresh=1", auth=credentials),
+        http_get(f"{base}:5555/broker", auth=credentials),
+        http_get(f"{base}:5555/metrics"),
+    ]
+    text = "\n".join(body for _, body in responses)
+    leaked = sum(value in text for value in all_secrets())
+    record(
+        "Drill 9 - secrets",
+        host=app_host.backend.host,
+        place="HTTP responses",
+        bytes=len(text),
+        leaked=leaked,
+    )
+    assert all(status == 200 for status, _ in responses), [s for s, _ in responses]
+    assert leaked == 0
+
+
+def test_secret_files_are_not_world_readable(host):
+    for path in SECRET_FILES:
+        file = host.file(path)
+        if file.exists:
+            assert file.mode & 0o007 == 0, path

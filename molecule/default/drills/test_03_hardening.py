@@ -1,0 +1,24 @@
+"""Drill 10 — hardening: `systemd-analyze security` exposure of every unit we ship, printed and
+held at 2.0 or lower (Debian's redis-server@ unit scores 1.1)."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import record, units_of
+
+EXPOSURE_LIMIT = 2.0
+
+
+def test_every_unit_is_sandboxed(host):
+    for unit in units_of(host):
+        out = host.run(f"systemd-analyze security --no-pager {unit}.service").stdout
+        exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)[1])
+        record(
+            "Drill 10 - exposure per unit",
+            host=host.backend.host,
+            unit=unit,
+            exposure=exposure,
+            limit=EXPOSURE_LIMIT,
+        )
+        assert exposure <= EXPOSURE_LIMIT, f"{unit}: exposure {exposure}"
