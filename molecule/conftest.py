@@ -362,6 +362,7 @@ def run_site(*args: str, inventory: str | None = None) -> subprocess.CompletedPr
         text=True,
         check=False,
         timeout=900,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
     )
 
 
