@@ -1,0 +1,73 @@
+"""python -m bench [--repetitions N] [--skip-cold]: run every benchmark on the lab stack and
+write docs/benchmarks.{json,md,png}. scripts/bench sets up the venv and the lab first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import measure, report
+from bench.lab import APP, REDIS, python, sh
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def machine() -> dict[str, Any]:
+    versions = python(
+        APP,
+        "import json, celery, kombu, redis, sys; print(json.dumps("
+        "{'celery': celery.__version__, 'kombu': kombu.__version__, "
+        "'redis-py': redis.__version__, 'python': sys.version.split()[0]}))",
+    )
+    ansible = subprocess.run(["ansible", "--version"], capture_output=True, text=True, check=True)
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "redis_server": sh(REDIS, "redis-server --version").split()[2].removeprefix("v="),
+        "ansible_core": ansible.stdout.split("\n")[0].split()[-1].rstrip("]"),
+        **versions,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--skip-cold", action="store_true", help="the lab exists; no cold deploy")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    deploys = []
+    if not args.skip_cold:
+        print("Cold deploy of the freshly created lab hosts")
+        deploys.append(measure.deploy(cold=True))
+    print("Idempotent re-run")
+    deploys.append(measure.deploy(cold=False))
+    results["deploy"] = deploys
+    results["machine"] = machine()
+    print("Drain throughput, tuned vs stock")
+    runs = measure.drain(args.repetitions, {"no-op": 3000, "fuzzy match": 2000})
+    results["drain_runs"] = runs
+    results["drain"] = measure.summarise_drain(runs)
+    half = round(results["drain"][0]["tuned"]["median"] / 2)
+    print(f"Latency at {half}/s (half the tuned no-op drain rate) and round trips")
+    results["latency"] = measure.latency(rate=half, seconds=10, round_trips=200)
+    print("Redis ceiling")
+    password = (ROOT / "inventories/lab/.secrets/redis-admin").read_text().split()[0]
+    results["redis_ceiling"] = measure.redis_ceiling(password)
+    print("Recovery")
+    results["recovery"] = measure.recovery()
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    report.write(results, DOCS)
+    print((DOCS / "benchmarks.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
