@@ -64,6 +64,8 @@ def test_hosts_rebooted_mid_batch(every_host, app_host):
         return len(done) == TASKS
 
     wait_until(all_done, timeout=180, interval=2)
+    final = batch_states(app_host, batch)
+    others = {state: len(indices) for state, indices in final.items() if state != "SUCCESS"}
     record(
         "Drill tasks",
         drill="5 every host rebooted mid-batch",
@@ -71,12 +73,14 @@ def test_hosts_rebooted_mid_batch(every_host, app_host):
         completed=len(done),
         lost=TASKS - len(done),
         duplicated="n/a (cache reset)",
-        note=f"{len(done_before)} done before, kept: {done_before <= done}; up {back_after:.0f} s",
+        note=f"{len(done_before)} done before, kept: {done_before <= done}; up {back_after:.0f} s; "
+        f"not done: {others or 'none'}",
     )
     assert done_before <= done, f"results lost: {sorted(done_before - done)[:10]}"
-    # Tasks not finished at the reboot must run afterwards, except the few a worker had just
-    # popped when Redis went down with it: kombu's Redis transport moves a message from the
-    # queue (BRPOP) to `unacked` (HSET) in two steps, and a broker stopping between them takes
-    # the message with it. Reported in the table; held to 1 % of the batch.
-    never_ran = sorted(set(range(TASKS)) - done)
-    assert len(never_ran) <= TASKS // 100, f"{len(never_ran)} tasks never ran: {never_ran[:10]}"
+    # Tasks not finished at the reboot must run afterwards, except the few in the hands of a
+    # worker at the moment Redis (broker and result backend) stopped under it. Seen so far: a
+    # retry that could not be published (FAILURE: ConnectionError), a result that could not be
+    # stored (left STARTED), a message taken from the queue but never started (PENDING).
+    # Reported with their states; held to 1 %.
+    not_done = sorted(set(range(TASKS)) - done)
+    assert len(not_done) <= TASKS // 100, f"{len(not_done)} tasks not done: {not_done[:10]}"
