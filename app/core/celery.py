@@ -26,6 +26,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     return {
         "broker_url": settings.broker_url,
+        # kombu's Redis transport with an atomic fetch: see app.core.broker_transport.
+        "broker_transport": "app.core.broker_transport:Transport",
         "result_backend": settings.results_url,
         # JSON only: no pickle, so nothing a publisher sends can run code on a worker.
         "task_serializer": "json",

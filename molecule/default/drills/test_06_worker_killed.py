@@ -1,8 +1,10 @@
 """Drill 1 — a worker killed mid-batch: with a thousand tasks in flight, SIGKILL of a worker's
-main process loses none of them (late acknowledgement: Redis hands the killed worker's
-unacknowledged tasks to the others after the visibility timeout, shortened for the drills in
-molecule/default/group_vars/all/drills.yml); systemd restarts the worker and it registers again.
-Duplicates (tasks that ran on the killed worker and again elsewhere) are reported."""
+main process loses none of them. Late acknowledgement keeps a task in Redis until it ran, and
+the atomic fetch of app.core.broker_transport keeps it there even when the kill lands between
+taking a task and recording it; Redis hands the killed worker's unacknowledged tasks to the
+others after the visibility timeout (shortened for the drills in
+molecule/default/group_vars/all/drills.yml). systemd restarts the worker and it registers
+again. Duplicates (tasks that ran on the killed worker and again elsewhere) are reported."""
 
 from __future__ import annotations
 
