@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from conftest import free_port, wait_until
 from openpyxl import Workbook, load_workbook
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -117,6 +119,38 @@ def test_retries_stop_at_the_limit(celery_client):
     assert result.state == "FAILURE"
     assert type(result.info).__name__ == "TransientError"
     assert result.retries == 3
+
+
+RETRY_WITHOUT_BROKER = """
+import sys, uuid
+from celery.exceptions import Reject
+from kombu import Connection
+from app.tasks.base import TransientError
+from app.tasks.health import retry_probe
+
+nowhere = Connection(f"redis://celery:unused@127.0.0.1:{sys.argv[1]}/0", connect_timeout=1)
+retry_probe.push_request(
+    id=uuid.uuid4().hex, kwargs={"probe_id": "p", "failures": 1}, called_directly=False
+)
+try:
+    retry_probe.retry(exc=TransientError("cache away"), connection=nowhere, retry=False)
+except Reject as rejected:
+    print(f"rejected, requeue={rejected.requeue}")
+"""
+
+
+def test_a_retry_the_broker_cannot_take_puts_the_task_back(app_env):
+    """With the broker away, Celery would fail the task (Reject without requeue); ours requeues
+    it. Run as a worker's task would: the publish really goes to a port nothing listens on."""
+    outcome = subprocess.run(
+        [sys.executable, "-c", RETRY_WITHOUT_BROKER, str(free_port())],
+        env={**os.environ, **app_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert outcome.stdout.strip() == "rejected, requeue=True", outcome.stderr[-2000:]
 
 
 def test_tally_counts_each_run_of_each_task(celery_client, cache):

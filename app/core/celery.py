@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init
 from kombu.entity import Queue
 
 from app.core.config import Settings, get_settings
@@ -56,6 +56,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             **redis_options,
         },
         "result_backend_transport_options": {**redis_options},
+        # How long a worker keeps retrying a result write while Redis is away (see below).
+        "result_backend_max_retries": 30,
+        "result_backend_max_sleep_between_retries_ms": 10_000,
         # On shutdown, give running tasks a grace period and requeue what was reserved.
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
@@ -102,6 +105,15 @@ app = create_celery_app(get_settings())
 @setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     configure_logging(get_settings())
+
+
+@worker_init.connect
+def _keep_results_through_redis_outages(**_: Any) -> None:
+    """In workers only: a result that cannot be written because Redis is away (restart,
+    reboot, failover) is retried with backoff instead of lost, which would leave the task
+    STARTED for ever after it ran. The API keeps failing fast so it can answer 503. Set before
+    the pool starts, so prefork children and threads share it."""
+    app.backend.always_retry = True
 
 
 init_sentry(get_settings())

@@ -3,6 +3,8 @@
 - TransientError (and Redis/OS connection errors) are retried with exponential backoff and full
   jitter, up to TASK_MAX_RETRIES.
 - InvalidInput fails at once with its message and is never retried.
+- A retry that cannot be published (the broker is away) puts the task back on its queue instead
+  of failing it, as Celery would: it runs again once the broker answers.
 Tasks are idempotent: acknowledgement is late, so a task may run again after a crash.
 """
 
@@ -13,6 +15,8 @@ from typing import Any
 import redis
 import redis.exceptions
 from celery import Task
+from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
 
 from app.core.config import get_settings
 
@@ -33,6 +37,14 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+# What publishing raises when the broker does not answer.
+BROKER_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
+
 _settings = get_settings()
 
 
@@ -46,6 +58,15 @@ class MatchbotTask(Task):  # type: ignore[misc]
     retry_backoff = _settings.task_retry_backoff_seconds
     retry_backoff_max = _settings.task_retry_backoff_max_seconds
     retry_jitter = True
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().retry(*args, **kwargs)
+        except Reject as rejected:
+            # Celery rejects for good (FAILURE) when the retry cannot be published.
+            if rejected.requeue or not isinstance(rejected.reason, BROKER_UNREACHABLE):
+                raise
+            raise Reject(rejected.reason, requeue=True) from rejected
 
 
 def cache_client() -> redis.Redis:
