@@ -12,5 +12,7 @@ from app.tasks import health, matching
 
 broker = os.environ["REDIS_URL"]
 app = Celery("stock", broker=broker, backend=os.environ.get("RESULT_BACKEND_URL") or broker)
+# Importing app.tasks registered app.core.broker_transport for redis:// URLs; stock is kombu's own.
+app.conf.broker_transport = "kombu.transport.redis:Transport"
 for task in (health.canary, matching.fuzzy_match):
     app.task(name=task.name)(task.run)

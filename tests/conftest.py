@@ -55,6 +55,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def default_user_rule() -> str:
+    """The `default` user line of the redis role's ACL template."""
+    template = ROLE_DEFAULTS.parent.parent / "templates/etc/redis/users-instance.acl.j2"
+    lines = template.read_text().splitlines()
+    return next(line for line in lines if line.startswith("user default"))
+
+
 def role_acl_users() -> dict[str, list[str]]:
     """ACL rules per user, as the redis role writes them."""
     defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
@@ -92,7 +99,7 @@ def start_redis(
     args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
     if users is not None:
         acl = workdir / "users.acl"
-        lines = ["user default off resetpass resetkeys resetchannels -@all"]
+        lines = [default_user_rule()]
         lines += [f"user {u} on >{passwords[u]} {' '.join(r)}" for u, r in users.items()]
         acl.write_text("\n".join(lines) + "\n")
         args += ["--aclfile", str(acl)]

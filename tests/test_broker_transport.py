@@ -19,7 +19,7 @@ from conftest import ROOT, RedisServer, wait_until
 from kombu import Connection, Consumer, Exchange, Queue
 
 OURS = "app.core.broker_transport:Transport"
-STOCK = "redis"
+STOCK = "kombu.transport.redis:Transport"
 QUEUE = "celery-transport-drill"  # covered by the Celery user's key patterns; no worker reads it
 
 CONSUMER = """

@@ -13,7 +13,8 @@ or missing token costs at most one `brpop_timeout` (1 s) of latency, never a tas
 clears the wake lists of queues it found empty, so tokens do not pile up.
 
 Everything else (acknowledgement, redelivery, the `unacked` format, priorities) is kombu's own.
-Selected by the `broker_transport` setting in app.core.celery; `redis://` URLs are unchanged.
+app.core.celery registers it for `redis://` and `rediss://` URLs in every process that loads
+the app (workers, beat, Flower, backend), so URLs, logs and Flower's broker view stay as they were.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from time import monotonic, time
 from typing import Any
 
 from kombu.exceptions import ChannelError
-from kombu.transport import redis, virtual
+from kombu.transport import TRANSPORT_ALIASES, redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
@@ -193,4 +194,10 @@ class Transport(redis.Transport):
     Channel = Channel
 
 
-__all__ = ["POP_SCRIPT", "Channel", "QoS", "Transport"]
+def use_atomic_fetch_for_redis_urls() -> None:
+    """Make `redis://` and `rediss://` URLs select this transport in this process."""
+    for scheme in ("redis", "rediss"):
+        TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
+
+
+__all__ = ["POP_SCRIPT", "Channel", "QoS", "Transport", "use_atomic_fetch_for_redis_urls"]

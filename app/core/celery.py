@@ -11,6 +11,7 @@ from celery import Celery
 from celery.signals import setup_logging, worker_init
 from kombu.entity import Queue
 
+from app.core.broker_transport import use_atomic_fetch_for_redis_urls
 from app.core.config import Settings, get_settings
 from app.core.observability import configure_logging, init_sentry
 from app.core.queues import ALL_QUEUES, TASK_MODULE_QUEUES, QueueName, task_routes
@@ -26,8 +27,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     return {
         "broker_url": settings.broker_url,
-        # kombu's Redis transport with an atomic fetch: see app.core.broker_transport.
-        "broker_transport": "app.core.broker_transport:Transport",
         "result_backend": settings.results_url,
         # JSON only: no pickle, so nothing a publisher sends can run code on a worker.
         "task_serializer": "json",
@@ -94,6 +93,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery_app(settings: Settings) -> Celery:
+    # redis:// URLs get kombu's Redis transport with an atomic fetch (app.core.broker_transport).
+    use_atomic_fetch_for_redis_urls()
     celery_app = Celery("matchbot", include=list(TASK_MODULE_QUEUES))
     celery_app.conf.update(celery_config(settings))
     return celery_app

@@ -141,6 +141,21 @@ def test_broker_key_survives_systemctl_restart(host, redis_as):
     assert celery.run("GET", "celery-probe:restart") == value
 
 
+def test_scripted_and_transactional_writes_survive_systemctl_restart(host, redis_as):
+    """Lua scripts and MULTI/EXEC (kombu's fetches and acknowledgements, Celery's result writes)
+    reach the AOF as MULTI/EXEC blocks, which Redis 7.0 replays under the default user's ACL."""
+    celery = redis_as("celery")
+    value = uuid.uuid4().hex
+    script = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('RPUSH', KEYS[2], ARGV[1])"
+    keys = ("celery-probe:script", "celery-probe:script-list")
+    assert celery.run("DEL", *keys) in ("0", "1", "2")
+    assert celery.run("EVAL", script, "2", *keys, value) == "1"
+    assert host.run("systemctl restart redis-server@broker").rc == 0
+    assert wait_until(celery.answers)
+    assert celery.run("GET", keys[0]) == value
+    assert celery.run("LRANGE", keys[1], "0", "-1") == value
+
+
 @pytest.mark.parametrize("name", INSTANCES)
 def test_systemd_restarts_an_instance_after_sigkill(host, redis_as, name):
     unit = f"redis-server@{name}.service"
