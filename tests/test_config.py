@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from app.core.celery import celery_config
 from app.core.config import Environment, Settings
 from app.core.redaction import redact
 
@@ -74,3 +75,14 @@ def test_redact_hides_url_credentials_and_known_secrets() -> None:
     assert "Zx81kQpLmN2" not in cleaned
     assert "celery:" not in cleaned
     assert "redis://***@redis.internal:6379/0" in cleaned
+
+
+def test_result_detail_final_stores_the_outcome_only() -> None:
+    full, final = celery_config(settings()), celery_config(settings(result_detail="final"))
+    assert full["task_track_started"] and full["result_extended"]
+    assert not final["task_track_started"] and not final["result_extended"]
+
+
+def test_result_detail_is_full_or_final() -> None:
+    with pytest.raises(ValidationError, match="result_detail"):
+        settings(result_detail="some")

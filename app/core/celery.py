@@ -12,7 +12,7 @@ from celery.signals import setup_logging, worker_init
 from kombu.entity import Queue
 
 from app.core.broker_transport import use_atomic_fetch_for_redis_urls
-from app.core.config import Settings, get_settings
+from app.core.config import ResultDetail, Settings, get_settings
 from app.core.observability import configure_logging, init_sentry
 from app.core.queues import ALL_QUEUES, TASK_MODULE_QUEUES, QueueName, task_routes
 
@@ -69,11 +69,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "redis_backend_health_check_interval": 25,
         "redis_socket_connect_timeout": 5,
         "redis_retry_on_timeout": True,
-        # Events for Flower; extended results record queue, worker, name and retries.
+        # Events for Flower. RESULT_DETAIL=full (the default): the STARTED state, and extended
+        # results that record queue, worker, name and retries; `final` stores the outcome only.
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        "task_track_started": True,
-        "result_extended": True,
+        "task_track_started": settings.result_detail is ResultDetail.FULL,
+        "result_extended": settings.result_detail is ResultDetail.FULL,
         "result_expires": settings.result_expires_seconds,
         # Logging is ours (app.core.observability), configured once per process.
         "worker_hijack_root_logger": False,

@@ -25,6 +25,15 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class ResultDetail(StrEnum):
+    """What a worker stores per task (set per worker group: celery_worker `results`)."""
+
+    # The STARTED state, and the task's name, arguments, worker, queue and retries with the result.
+    FULL = "full"
+    # The final state and value only: one result write per task instead of two.
+    FINAL = "final"
+
+
 class InsecureSettingsError(ValueError):
     """Production settings that must not be used; the message says which and why."""
 
@@ -59,6 +68,7 @@ class Settings(BaseSettings):
     worker_max_memory_per_child_kib: int = Field(default=512_000, gt=0)
     # 1 suits late acknowledgement and long tasks; raise it per worker group for short tasks.
     worker_prefetch_multiplier: int = Field(default=1, ge=1)
+    result_detail: ResultDetail = ResultDetail.FULL
 
     # Health check of the Celery side (backend).
     celery_health_timeout_seconds: float = Field(default=10.0, gt=0)

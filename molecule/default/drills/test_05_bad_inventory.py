@@ -27,6 +27,7 @@ BAD_VARIABLES = [
         "unknown: urgent",
     ),
     ("unknown pool", {"celery_worker_groups": [{**CPU, "pool": "gevent"}]}, "pool"),
+    ("unknown result detail", {"celery_worker_groups": [{**CPU, "results": "some"}]}, "results"),
     (
         "concurrency not a number",
         {"celery_worker_groups": [{**CPU, "concurrency": "many"}]},
