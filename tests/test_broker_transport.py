@@ -119,6 +119,8 @@ def test_no_ack_consumers_leave_nothing_to_redeliver(celery_client, worker, brok
     assert any(worker in reply for reply in celery_client.control.ping(timeout=2))
     pending = [json.loads(value)[1] for value in broker.client().hvals("unacked")]
     assert "reply.celery.pidbox" not in pending
+    marks = list(broker.client().scan_iter("*.reply.celery.pidbox\x06\x16wake"))
+    assert all(broker.client().pttl(mark) > 0 for mark in marks)  # they expire
 
 
 def test_a_burst_of_tasks_leaves_no_wake_marks_behind(celery_client, worker, broker):

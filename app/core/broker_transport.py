@@ -30,6 +30,7 @@ from kombu.utils.json import loads
 
 WAKE_SUFFIX = "wake"
 WAKE_MARK = "1"
+WAKE_TTL_MS = 24 * 60 * 60 * 1000
 
 # KEYS: the message lists (highest priority first), one wake list per queue, then the unacked
 # index and hash. ARGV: number of message lists, the time, and per message list "1" when its
@@ -124,6 +125,7 @@ class Channel(redis.Channel):
         queues = self._queue_cycle.consume(len(self.active_queues))
         if not queues:
             return
+        self._poll_current_socket()
         command: list[Any]
         if self.idle:
             command = ["BRPOP", *(self.wake_key(queue) for queue in queues), timeout or 0]
@@ -133,6 +135,17 @@ class Channel(redis.Channel):
         self._in_poll = self.client.connection
         self._brpop_sent_at = monotonic()  # type: ignore[assignment]
         self.client.connection.send_command(*command)
+
+    def _poll_current_socket(self) -> None:
+        """Make the poller watch the socket the command goes out on. Other commands on this
+        client (declaring a queue, say) reconnect it after an outage; kombu then still watches
+        the old socket, so the reply is never read and the consumer hangs (control replies
+        after a Redis restart: `celery inspect` and the health check's ping got nothing)."""
+        cycle = self.connection.cycle
+        ident = (self, self.client, "BRPOP")
+        current = self.client.connection._sock
+        if current is not None and cycle._chan_to_sock.get(ident) is not current:
+            cycle._register(*ident)
 
     def _brpop_read(self, **options: Any) -> bool:
         try:
@@ -175,8 +188,9 @@ class Channel(redis.Channel):
     def _put_with_token(self, queue: str, message: Any, batch: Any, **kwargs: Any) -> None:
         super()._put(queue, message, _publish_batch=batch, **kwargs)
         batch.add("lpush", self.wake_key(queue), WAKE_MARK)
-        if self._expires and queue in self._expires:
-            batch.add("pexpire", self.wake_key(queue), self._expires[queue])
+        # Marks are hints: let those of queues nobody reads any more (control replies of
+        # processes gone) expire instead of piling up.
+        batch.add("pexpire", self.wake_key(queue), self._expires.get(queue, WAKE_TTL_MS))
 
     def _do_restore_message(
         self, payload: Any, exchange: str, routing_key: str, pipe: Any, leftmost: bool = False
