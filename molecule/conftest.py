@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -364,6 +365,12 @@ def run_site(*args: str, inventory: str | None = None) -> subprocess.CompletedPr
         timeout=900,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
     )
+
+
+def changed_per_host(output: str) -> dict[str, int]:
+    """Changed tasks per host, from the last PLAY RECAP of an ansible-playbook output."""
+    recap = output[output.rfind("PLAY RECAP") :]
+    return {host: int(n) for host, n in re.findall(r"^(\S+)\s*:.*?changed=(\d+)", recap, re.M)}
 
 
 def all_secrets() -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import APP_HOST, WORKER_HOSTS, record, run_site
+from conftest import APP_HOST, WORKER_HOSTS, changed_per_host, record, run_site
 
 CPU = {"name": "cpu", "queues": ["default"]}
 BROKER = {"name": "broker", "port": 6379}
@@ -68,12 +68,12 @@ BAD_BEAT_GROUPS = [("no beat host", []), ("beat on two hosts", [APP_HOST, WORKER
 
 
 def refused_before_any_change(output: str, returncode: int) -> bool:
-    recap = output[output.rfind("PLAY RECAP") :]
+    changed = changed_per_host(output)
     return (
         returncode != 0
         and "changed: [" not in output
-        and "changed=0" in recap
-        and (all("changed=0" in line for line in recap.splitlines()[1:] if "ok=" in line))
+        and bool(changed)
+        and not any(changed.values())
     )
 
 

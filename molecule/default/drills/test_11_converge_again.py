@@ -3,16 +3,13 @@ verbose run with diffs carries no password."""
 
 from __future__ import annotations
 
-import re
-
-from conftest import all_secrets, record, run_site
+from conftest import all_secrets, changed_per_host, record, run_site
 
 
 def test_converging_after_the_drills_changes_nothing():
     run = run_site("-v", "--diff")
     output = run.stdout + run.stderr
-    recap = output[output.rfind("PLAY RECAP") :]
-    changed = {host: int(n) for host, n in re.findall(r"^(\S+)\s*:.*?changed=(\d+)", recap, re.M)}
+    changed = changed_per_host(output)
     leaked = sum(value in output for value in all_secrets())
     record(
         "Drill tasks",
