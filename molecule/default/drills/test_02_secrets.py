@@ -1,5 +1,5 @@
 """Drill 9 — secrets: no password in process lists, journald, log files or HTTP responses, and
-no secret file readable by other users. (Ansible output: test_11_converge_again.)"""
+no secret file readable by other users. (Ansible output: test_12_converge_again.)"""
 
 from __future__ import annotations
 

@@ -58,6 +58,7 @@ BAD_VARIABLES = [
         {"app_deploy_settings": {"REDIS_URL": "redis://elsewhere"}},
         "not one the role writes itself",
     ),
+    ("no release kept", {"app_deploy_releases_kept": 0}, "app_deploy_releases_kept must be"),
     (
         "visibility timeout below the hard limit",
         {"app_deploy_settings": {"BROKER_VISIBILITY_TIMEOUT": 60, "TASK_TIME_LIMIT": 120}},

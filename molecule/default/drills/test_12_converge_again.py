@@ -1,4 +1,4 @@
-"""Drill 11 — after every drill, converging again changes nothing, and the Ansible output of a
+"""Drill 12 — after every drill, converging again changes nothing, and the Ansible output of a
 verbose run with diffs carries no password."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ def test_converging_after_the_drills_changes_nothing():
     leaked = sum(value in output for value in all_secrets())
     record(
         "Drill tasks",
-        drill="11 converge after the drills",
+        drill="12 converge after the drills",
         sent="",
         completed="",
         lost="",

@@ -1,0 +1,135 @@
+"""Drill 11 — an app upgrade and its rollback.
+Upgrade: site.yml with a changed app installs a new release next to the running one and restarts
+exactly the services that run the app; Redis, which does not, keeps running. With two releases
+kept, the previous one stays and an older one is removed.
+Rollback: site.yml from this checkout again makes the previous release current without
+installing it again, and restarts the same services."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from conftest import (
+    EXPECTED_WORKERS,
+    active_queues,
+    changed_per_host,
+    main_pid,
+    record,
+    run_site,
+    run_task,
+    units_of,
+    wait_until,
+)
+
+APP_HOME = "/opt/matchbot"
+STALE_RELEASE = f"{APP_HOME}/releases/000000000000-stale"
+# What a release is built from (roles/app_deploy/files/build_wheelhouse.py).
+RELEASE_SOURCES = ("app", "pyproject.toml", "README.md", "requirements")
+
+
+def project_with_a_changed_app(destination: Path, marker: str) -> Path:
+    """A copy of the project's release sources with one line added to the app: a new release."""
+    project = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
+    for name in RELEASE_SOURCES:
+        source = project / name
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, destination / name)
+    with (destination / "app" / "__init__.py").open("a") as handle:
+        handle.write(f"# {marker}\n")
+    return destination
+
+
+def current_release(host) -> str:
+    return host.file(f"{APP_HOME}/current").linked_to.rsplit("/", 1)[-1]
+
+
+def unit_pids(every_host) -> dict[tuple[str, str], int]:
+    return {
+        (host.backend.host, unit): main_pid(host, unit)
+        for host in every_host
+        for unit in units_of(host)
+    }
+
+
+def deploy(every_host, label: str, *args: str) -> set[tuple[str, str]]:
+    """site.yml with `args`; the (host, unit) pairs whose main process it replaced."""
+    before = unit_pids(every_host)
+    started = time.monotonic()
+    run = run_site(*args)
+    seconds = time.monotonic() - started
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    after = unit_pids(every_host)
+    restarted = {key for key, pid in after.items() if pid != before[key]}
+    record(
+        "Drill tasks",
+        drill=f"11 app {label}",
+        sent="",
+        completed="",
+        lost="",
+        duplicated="",
+        note=f"{len(restarted)} of {len(after)} units restarted in a {seconds:.0f} s run; "
+        f"changed per host: {changed_per_host(output)}",
+    )
+    return restarted
+
+
+def assert_serving(app_host) -> None:
+    assert wait_until(lambda: active_queues(app_host) == EXPECTED_WORKERS, timeout=120)
+    assert run_task(app_host, "app.tasks.health.canary")["state"] == "SUCCESS"
+
+
+def test_an_upgrade_and_its_rollback_restart_exactly_the_services_that_run_the_app(
+    every_host, app_host, tmp_path
+):
+    marker = f"upgrade drill {uuid.uuid4().hex[:8]}"
+    project = project_with_a_changed_app(tmp_path / "project", marker)
+    app_hosts = [host for host in every_host if host.file(f"{APP_HOME}/current").exists]
+    uses_the_app = {key for key in unit_pids(every_host) if not key[1].startswith("redis-server@")}
+    previous = {host.backend.host: current_release(host) for host in app_hosts}
+    for host in app_hosts:  # an older release the deploy should prune (two are kept)
+        assert host.run(f"mkdir -p {STALE_RELEASE} && touch -d 2020-01-01 {STALE_RELEASE}").rc == 0
+
+    restarted = deploy(
+        every_host,
+        "upgrade",
+        "-e",
+        f"app_deploy_project_dir={project}",
+        "-e",
+        "app_deploy_releases_kept=2",
+    )
+    assert restarted == uses_the_app, f"restarted: {sorted(restarted)}"
+    installed_at = {}
+    for host in app_hosts:
+        name = host.backend.host
+        new_release = current_release(host)
+        assert new_release != previous[name], name
+        assert host.file(f"{APP_HOME}/releases/{previous[name]}/INSTALLED").exists, (
+            f"{name}: the previous release is gone (no rollback)"
+        )
+        assert not host.file(STALE_RELEASE).exists, f"{name}: releases beyond two are kept"
+        installed = host.run(
+            f"grep -l {marker!r} {APP_HOME}/current/venv/lib/python3*/site-packages/app/__init__.py"
+        )
+        assert installed.rc == 0, f"{name}: the new release does not carry the changed app"
+        for unit in units_of(host):
+            assert new_release in host.file(f"/etc/systemd/system/{unit}.service").content_string
+        installed_at[name] = host.file(f"{APP_HOME}/releases/{previous[name]}/INSTALLED").mtime
+    assert_serving(app_host)
+
+    restarted = deploy(every_host, "rollback")
+    assert restarted == uses_the_app, f"restarted: {sorted(restarted)}"
+    for host in app_hosts:
+        name = host.backend.host
+        assert current_release(host) == previous[name], name
+        marker_file = host.file(f"{APP_HOME}/releases/{previous[name]}/INSTALLED")
+        assert marker_file.mtime == installed_at[name], f"{name}: the release was installed again"
+    assert_serving(app_host)
