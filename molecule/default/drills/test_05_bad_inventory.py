@@ -58,6 +58,11 @@ BAD_VARIABLES = [
         {"app_deploy_settings": {"REDIS_URL": "redis://elsewhere"}},
         "not one the role writes itself",
     ),
+    (
+        "a private address the host does not carry",
+        {"matchbot_private_address": "10.213.99.99"},
+        "must be an IP address this host carries",
+    ),
     ("no release kept", {"app_deploy_releases_kept": 0}, "app_deploy_releases_kept must be"),
     (
         "visibility timeout below the hard limit",

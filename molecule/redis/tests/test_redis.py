@@ -41,7 +41,7 @@ def test_stock_instance_is_disabled(host):
 
 
 def test_broker_listens_on_loopback_and_the_chosen_address_only(host):
-    own_address = host.interface("eth0").addresses[0]
+    own_address = host.ansible.get_variables()["matchbot_private_address"]
     loopback = {"127.0.0.1", "[::1]"}
     assert listening_addresses(host, BROKER_PORT) - loopback == {own_address}
     assert "127.0.0.1" in listening_addresses(host, BROKER_PORT)
