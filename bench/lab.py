@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -16,14 +17,19 @@ APP_PYTHON = "/opt/matchbot/current/venv/bin/python"
 APP_ENV = "set -a; . /etc/matchbot/matchbot.env; set +a; unset LOG_DIR; cd /var/lib/matchbot; "
 
 
-def sh(host: str, command: str, timeout: float = 900) -> str:
-    """Run a shell command on a lab host; its stdout (raises on failure)."""
+def sh(host: str, command: str, timeout: float = 900, secrets: dict[str, str] | None = None) -> str:
+    """Run a shell command on a lab host; its stdout (raises on failure). `secrets` reach the
+    command as environment variables (e.g. REDISCLI_AUTH), never on a command line: docker
+    exec copies them by name from this process's environment."""
+    secrets = secrets or {}
+    passed = [arg for name in secrets for arg in ("-e", name)]
     result = subprocess.run(
-        ["docker", "exec", host, "bash", "-c", command],
+        ["docker", "exec", *passed, host, "bash", "-c", command],
         capture_output=True,
         text=True,
         check=False,
         timeout=timeout,
+        env={**os.environ, **secrets},
     )
     if result.returncode != 0:
         raise RuntimeError(f"{host}: {command[:80]}…: {result.stderr.strip()[-2000:]}")

@@ -69,6 +69,31 @@ def test_error_messages_never_carry_the_password() -> None:
     assert "Zx81kQpLmN2" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "environment",
+    [
+        # pydantic quotes the input of a rule across fields, shortened only past 50 characters:
+        {"REDIS_URL": "http://c:Zx81kQpLmN2@r/0"},
+        {"REDIS_URL": "redis://c:Zx81kQpLmN2@r/0", "TASK_SOFT_TIME_LIMIT": "9000"},
+        {"ENVIRONMENT": "production", "REDIS_URL": SAFE, "TASK_TIME_LIMIT": "soon"},
+        {"ENVIRONMENT": "staging", "REDIS_URL": SAFE},
+    ],
+    ids=["scheme", "rule across fields", "wrong type", "unknown choice"],
+)
+def test_start_up_errors_never_print_the_password(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+) -> None:
+    """What a service prints when it refuses to start (into the journal): no password."""
+    for name in ("ENVIRONMENT", "REDIS_URL", "CACHE_URL", "TASK_SOFT_TIME_LIMIT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as error:
+        Settings()
+    assert "Zx81kQpLmN2" not in str(error.value)
+    assert "Zx81kQpLmN2" not in repr(error.value)
+
+
 def test_redact_hides_url_credentials_and_known_secrets() -> None:
     text = f"cannot reach {SAFE}; password Zx81kQpLmN2"
     cleaned = redact(text, ["Zx81kQpLmN2"])

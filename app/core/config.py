@@ -41,7 +41,11 @@ class InsecureSettingsError(ValueError):
 class Settings(BaseSettings):
     """Every setting the workers, beat, Flower and the backend read."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # Errors never quote their input: a Redis URL in it carries a password, and start-up errors
+    # end up in the journal.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.DEVELOPMENT
 
