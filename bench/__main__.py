@@ -8,30 +8,36 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.lab import APP, REDIS, python, sh
+from labkit import hosts
+from labkit.platform import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 
 def machine() -> dict[str, Any]:
-    versions = python(
-        APP,
-        "import json, celery, kombu, redis, sys; print(json.dumps("
-        "{'celery': celery.__version__, 'kombu': kombu.__version__, "
-        "'redis-py': redis.__version__, 'python': sys.version.split()[0]}))",
-    )
+    # The hosts run the same pins as this controller (requirements/constraints.txt).
+    versions = {
+        "celery": version("celery"),
+        "kombu": version("kombu"),
+        "redis-py": version("redis"),
+        "python": sys.version.split()[0],
+    }
     ansible = subprocess.run(["ansible", "--version"], capture_output=True, text=True, check=True)
     return {
         "cores": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "kernel": platform.release(),
-        "redis_server": sh(REDIS, "redis-server --version").split()[2].removeprefix("v="),
+        "redis_server": hosts.sh(measure.LAB.redis_host, "redis-server --version")
+        .split()[2]
+        .removeprefix("v="),
         "ansible_core": ansible.stdout.split("\n")[0].split()[-1].rstrip("]"),
         **versions,
     }
@@ -51,18 +57,18 @@ def main() -> None:
     deploys.append(measure.deploy(cold=False))
     results["deploy"] = deploys
     results["machine"] = machine()
+    lab = Platform.of(measure.LAB.app_host)
     print("Drain throughput, tuned vs stock")
-    runs = measure.drain(args.repetitions, {"no-op": 3000, "fuzzy match": 2000})
+    runs = measure.drain(lab, args.repetitions, {"no-op": 3000, "fuzzy match": 2000})
     results["drain_runs"] = runs
     results["drain"] = measure.summarise_drain(runs)
     half = round(results["drain"][0]["tuned"]["median"] / 2)
     print(f"Latency at {half}/s (half the tuned no-op drain rate) and round trips")
-    results["latency"] = measure.latency(rate=half, seconds=10, round_trips=200)
+    results["latency"] = measure.latency(lab, rate=half, seconds=10, round_trips=200)
     print("Redis ceiling")
-    password = (ROOT / "inventories/lab/.secrets/redis-admin").read_text().split()[0]
-    results["redis_ceiling"] = measure.redis_ceiling(password)
+    results["redis_ceiling"] = measure.redis_ceiling(measure.LAB.secret("redis-admin"))
     print("Recovery")
-    results["recovery"] = measure.recovery()
+    results["recovery"] = measure.recovery(lab)
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(results, DOCS)

@@ -1,20 +1,25 @@
-"""The measurements, each on the running lab stack."""
+"""The measurements, each on the running lab stack. The publisher runs on the controller with
+the app host's settings (labkit.platform), so its CPU is not taken from the measured hosts."""
 
 from __future__ import annotations
 
 import secrets
 import statistics
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.lab import APP, REDIS, WORKERS, python, sh, systemctl, wait_for
+from labkit import hosts
+from labkit.ansible import run_playbook
+from labkit.platform import CANARY, Platform
+from labkit.scenario import Scenario
+from labkit.waiting import seconds_until
 
 ROOT = Path(__file__).resolve().parent.parent
+LAB = Scenario(ROOT / "inventories" / "lab")
 STOCK_UNIT = "matchbot-bench-stock"
 TASKS = {
-    "no-op": ("app.tasks.health.canary", {}),
+    "no-op": (CANARY, {}),
     "fuzzy match": (
         "app.tasks.matching.fuzzy_match",
         {
@@ -24,59 +29,27 @@ TASKS = {
     ),
 }
 
-PRELOAD = """
-import json, time
-from app.core.celery import app
-ids = []
-with app.producer_or_acquire() as producer:
-    for _ in range({count}):
-        ids.append(app.send_task({name!r}, kwargs={kwargs!r}, queue="default",
-                                 producer=producer).id)
-with open("/var/tmp/bench-ids.json", "w") as handle:
-    json.dump(ids, handle)
-print(json.dumps(len(ids)))
-"""
-# First to last completion, from the result backend's date_done of every task.
-COMPLETIONS = """
-import json, time
-from datetime import datetime
-from app.core.celery import app
-ids = json.load(open("/var/tmp/bench-ids.json"))
-backend = app.backend
-keys = [backend.get_key_for_task(i) for i in ids]
-deadline = time.monotonic() + {timeout}
-while True:
-    metas = [m for m in backend.client.mget(keys) if m]
-    if len(metas) == len(keys) or time.monotonic() > deadline:
-        break
-    time.sleep(0.5)
-done = sorted(datetime.fromisoformat(json.loads(m)["date_done"]).timestamp() for m in metas)
-if len(done) < 2:
-    raise SystemExit(f"only {{len(done)}} of {{len(keys)}} tasks completed: are workers running?")
-print(json.dumps({{"completed": len(done), "first": done[0], "last": done[-1]}}))
-"""
-
 
 def worker_units() -> list[str]:
     """Every worker group the inventory deployed (the same groups on each worker host)."""
-    listing = sh(WORKERS[0], "systemctl list-unit-files --no-legend 'matchbot-worker-*.service'")
+    listing = hosts.sh(
+        LAB.worker_hosts[0], "systemctl list-unit-files --no-legend 'matchbot-worker-*.service'"
+    )
     return [line.split()[0] for line in listing.splitlines() if line.strip()]
 
 
 def start_stock_workers() -> None:
     """Stock Celery on every worker host: prefork, concurrency = cores, queue `default`."""
-    source = (ROOT / "bench" / "stock_celery.py").read_text()
-    for host in WORKERS:
-        sh(
+    source = (ROOT / "bench" / "stock_celery.py").read_bytes()
+    for host in LAB.worker_hosts:
+        hosts.sh(
             host,
-            f"install -d -o matchbot /var/tmp/matchbot-bench && cat > /var/tmp/matchbot-bench/"
-            f"stock_celery.py <<'EOF'\n{source}EOF",
+            "install -d -o matchbot /var/tmp/matchbot-bench && "
+            "cat > /var/tmp/matchbot-bench/stock_celery.py",
+            stdin=source,
         )
-        sh(
-            host,
-            f"systemctl stop {STOCK_UNIT}; systemctl reset-failed {STOCK_UNIT}; true",
-        )
-        sh(
+        hosts.sh(host, f"systemctl stop {STOCK_UNIT}; systemctl reset-failed {STOCK_UNIT}; true")
+        hosts.sh(
             host,
             f"systemd-run --unit={STOCK_UNIT} --uid=matchbot --gid=matchbot "
             "--property=EnvironmentFile=/etc/matchbot/matchbot.env "
@@ -87,41 +60,43 @@ def start_stock_workers() -> None:
         )
 
 
-def drain_once(config: str, task: str, count: int) -> dict[str, Any]:
+def drain_once(platform: Platform, config: str, task: str, count: int) -> dict[str, Any]:
     """Preload `count` tasks with no worker running, start the workers, time first → last."""
     name, kwargs = TASKS[task]
     units = worker_units()
-    systemctl(WORKERS, "stop", *units)
-    python(APP, PRELOAD.format(count=count, name=name, kwargs=kwargs))
+    hosts.systemctl(LAB.worker_hosts, "stop", *units)
+    ids = platform.publish(name, count, kwargs, queue="default")
     started = time.time()
     if config == "tuned":
-        systemctl(WORKERS, "start", *units)
+        hosts.systemctl(LAB.worker_hosts, "start", *units)
     else:
         start_stock_workers()
     try:
-        result = python(APP, COMPLETIONS.format(timeout=600))
+        done = platform.completion_times(ids, timeout=600)
     finally:
         if config == "stock":
-            systemctl(WORKERS, "stop", STOCK_UNIT)
-        systemctl(WORKERS, "start", *units)
-    span = result["last"] - result["first"]
+            hosts.systemctl(LAB.worker_hosts, "stop", STOCK_UNIT)
+        hosts.systemctl(LAB.worker_hosts, "start", *units)
+    if len(done) < 2:
+        raise RuntimeError(f"only {len(done)} of {count} tasks completed: are workers running?")
+    span = done[-1] - done[0]
     return {
         "config": config,
         "task": task,
         "tasks": count,
-        "completed": result["completed"],
+        "completed": len(done),
         "seconds": round(span, 3),
-        "per_second": round(result["completed"] / span, 1),
-        "start_to_first": round(result["first"] - started, 2),
+        "per_second": round(len(done) / span, 1),
+        "start_to_first": round(done[0] - started, 2),
     }
 
 
-def drain(repetitions: int, counts: dict[str, int]) -> list[dict[str, Any]]:
+def drain(platform: Platform, repetitions: int, counts: dict[str, int]) -> list[dict[str, Any]]:
     runs = []
     for repetition in range(repetitions):
         for task, count in counts.items():
             for config in ("tuned", "stock"):  # interleaved: drift hits both alike
-                run = drain_once(config, task, count)
+                run = drain_once(platform, config, task, count)
                 run["repetition"] = repetition + 1
                 print(f"  drain {config:5} {task:11} rep {repetition + 1}: {run['per_second']}/s")
                 runs.append(run)
@@ -140,33 +115,6 @@ def summarise_drain(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-LATENCY = """
-import json, time
-from app.core.celery import app
-rate, seconds = {rate}, {seconds}
-sent = []
-started = time.monotonic()
-with app.producer_or_acquire() as producer:
-    for n in range(int(rate * seconds)):
-        pause = started + n / rate - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        at = time.time()
-        sent.append((app.send_task("app.tasks.health.canary", queue="default",
-                                   producer=producer).id, at))
-publish_seconds = time.monotonic() - started
-latencies = sorted(app.AsyncResult(i).get(timeout=120)["at"] - at for i, at in sent)
-round_trips = []
-for _ in range({round_trips}):
-    begun = time.perf_counter()
-    app.send_task("app.tasks.health.canary", queue="default").get(timeout=30)
-    round_trips.append(time.perf_counter() - begun)
-print(json.dumps({{"sent": len(sent), "offered_per_second": rate,
-                  "published_per_second": len(sent) / publish_seconds,
-                  "latencies": latencies, "round_trips": sorted(round_trips)}}))
-"""
-
-
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
 
@@ -181,15 +129,35 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def latency(rate: float, seconds: float, round_trips: int) -> dict[str, Any]:
-    """Enqueue → start at a fixed offered load, then delay().get() round trips one at a time."""
-    raw = python(APP, LATENCY.format(rate=rate, seconds=seconds, round_trips=round_trips))
+def latency(platform: Platform, rate: float, seconds: float, round_trips: int) -> dict[str, Any]:
+    """Enqueue → start at a fixed offered load (the canary's own clock minus the publish time;
+    one machine, one clock), then delay().get() round trips one at a time."""
+    celery = platform.celery
+    sent: list[tuple[str, float]] = []
+    started = time.monotonic()
+    with celery.producer_or_acquire() as producer:
+        for n in range(int(rate * seconds)):
+            pause = started + n / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            at = time.time()
+            sent.append((celery.send_task(CANARY, queue="default", producer=producer).id, at))
+    publish_seconds = time.monotonic() - started
+    latencies = sorted(
+        celery.AsyncResult(task_id).get(timeout=120)["at"] - at for task_id, at in sent
+    )
+    trips = []
+    for _ in range(round_trips):
+        begun = time.perf_counter()
+        celery.send_task(CANARY, queue="default").get(timeout=30)
+        trips.append(time.perf_counter() - begun)
     return {
         "offered_per_second": rate,
-        "sent": raw["sent"],
-        "published_per_second": round(raw["published_per_second"], 1),
-        "enqueue_to_start": percentiles(raw["latencies"]),
-        "round_trip": percentiles(raw["round_trips"]),
+        "sent": len(sent),
+        "published_per_second": round(len(sent) / publish_seconds, 1),
+        "enqueue_to_start": percentiles(latencies),
+        "round_trip": percentiles(trips),
+        "enqueue_to_start_seconds": [round(value, 6) for value in latencies],
     }
 
 
@@ -207,16 +175,16 @@ def redis_ceiling(admin_password: str) -> dict[str, float]:
     auth = {"REDISCLI_AUTH": admin_password, "BENCH_AUTH": throwaway}
     # printf is a shell builtin: the throwaway password reaches redis-cli on stdin.
     create = f"printf 'ACL SETUSER {BENCH_USER} on >%s {BENCH_RULES}\\n' \"$BENCH_AUTH\""
-    sh(REDIS, f"{create} | {admin}", secrets=auth)
+    hosts.sh(LAB.redis_host, f"{create} | {admin}", secrets=auth)
     try:
-        out = sh(
-            REDIS,
+        out = hosts.sh(
+            LAB.redis_host,
             f'redis-benchmark -p 6379 --user {BENCH_USER} -a "$BENCH_AUTH" -t lpush,rpop '
             "-n 200000 -q 2>/dev/null",
             secrets={"BENCH_AUTH": throwaway},
         )
     finally:
-        sh(REDIS, f"{admin} ACL DELUSER {BENCH_USER}", secrets=auth)
+        hosts.sh(LAB.redis_host, f"{admin} ACL DELUSER {BENCH_USER}", secrets=auth)
     rates = {}
     for line in out.replace("\r", "\n").splitlines():
         if "requests per second" in line:
@@ -225,31 +193,22 @@ def redis_ceiling(admin_password: str) -> dict[str, float]:
     return rates
 
 
-def recovery() -> dict[str, float]:
+def recovery(platform: Platform) -> dict[str, float]:
     """Worker SIGKILL → the node answers a ping again; Redis restart → first round trip."""
-    node = f"cpu@{WORKERS[0]}"
-    unit = "matchbot-worker-cpu.service"
-    sh(WORKERS[0], f"systemctl kill --kill-whom=main --signal=SIGKILL {unit}")
-    killed = time.monotonic()
-    ping = f"""
-import json
-from app.core.celery import app
-print(json.dumps(bool(app.control.ping(destination=[{node!r}], timeout=0.5))))
-"""
-    wait_for(lambda: python(APP, ping), timeout=120, interval=0)
-    worker_back = time.monotonic() - killed
-    sh(REDIS, "systemctl restart redis-server@broker")
+    worker = LAB.worker_hosts[0]
+    node = f"cpu@{worker}"
+    hosts.sh(worker, "systemctl kill --kill-whom=main --signal=SIGKILL matchbot-worker-cpu")
+    worker_back = seconds_until(lambda: platform.pings(node), timeout=120, interval=0)
+    hosts.sh(LAB.redis_host, "systemctl restart redis-server@broker")
     restarted = time.monotonic()
-    canary = """
-import json
-from app.core.celery import app
-try:
-    ok = app.send_task("app.tasks.health.canary", queue="default").get(timeout=2) is not None
-except Exception:
-    ok = False
-print(json.dumps(ok))
-"""
-    wait_for(lambda: python(APP, canary), timeout=120, interval=0)
+
+    def round_trip() -> bool:
+        try:
+            return bool(platform.run_task(CANARY, timeout=2)["state"] == "SUCCESS")
+        except Exception:  # the broker is still away: try again
+            return False
+
+    seconds_until(round_trip, timeout=120, interval=0)
     return {
         "worker_sigkill_to_registered_s": round(worker_back, 1),
         "redis_restart_to_round_trip_s": round(time.monotonic() - restarted, 1),
@@ -258,20 +217,11 @@ print(json.dumps(ok))
 
 def deploy(cold: bool) -> dict[str, Any]:
     """site.yml on the lab (cold: the hosts were just created); seconds and changed tasks."""
-    started = time.monotonic()
-    run = subprocess.run(
-        ["ansible-playbook", "-i", str(ROOT / "inventories/lab"), str(ROOT / "site.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.monotonic() - started
+    run = run_playbook(ROOT / "site.yml", LAB.inventory)
     if run.returncode != 0:
-        raise RuntimeError(run.stdout[-3000:] + run.stderr[-2000:])
-    recap = run.stdout[run.stdout.rfind("PLAY RECAP") :]
-    changed = sum(int(part.split("=")[1]) for part in recap.split() if part.startswith("changed="))
+        raise RuntimeError("\n".join(run.messages()) or run.text[-3000:])
     return {
         "kind": "cold" if cold else "idempotent",
-        "seconds": round(seconds, 1),
-        "changed": changed,
+        "seconds": round(run.seconds, 1),
+        "changed": sum(run.changed_per_host().values()),
     }

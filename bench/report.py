@@ -1,11 +1,13 @@
-"""docs/benchmarks.md (tables, targets) and docs/benchmarks.png (drain chart) from the results."""
+"""docs/benchmarks.md (tables, targets), docs/benchmarks.png (drain throughput) and
+docs/benchmarks-latency.png (enqueue → start distribution) from the results, drawn with
+matplotlib."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from matplotlib.figure import Figure  # no pyplot: no display, no global state
 
 NOTES = Path(__file__).with_name("notes.md")
 
@@ -36,7 +38,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"machine): {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}; Redis "
         f"{m['redis_server']}, Celery {m['celery']}, kombu {m['kombu']}, redis-py {m['redis-py']}, "
         f"Python {m['python']}, ansible-core {m['ansible_core']}. Raw figures: "
-        "[benchmarks.json](benchmarks.json); chart: [benchmarks.png](benchmarks.png).",
+        "[benchmarks.json](benchmarks.json); charts: [throughput](benchmarks.png), "
+        "[latency distribution](benchmarks-latency.png).",
         "",
         "## Targets",
         "",
@@ -95,33 +98,53 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n" + NOTES.read_text()
 
 
-def chart(r: dict[str, Any], path: Path) -> None:
-    """Bars: median drain rate per task, tuned vs stock, with the range as a line."""
-    width, height, margin = 640, 360, 50
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    top = max(row[c]["max"] for row in r["drain"] for c in ("tuned", "stock")) * 1.15
-    draw.text(
-        (margin, 12), "Drain throughput, tasks/s (median, range) - tuned vs stock", fill="black"
-    )
-    draw.line((margin, height - margin, width - 20, height - margin), fill="black")
-    slot = (width - margin - 20) / len(r["drain"])
-    for i, row in enumerate(r["drain"]):
-        for j, (config, colour) in enumerate((("tuned", "#2b6cb0"), ("stock", "#a0aec0"))):
-            figures = row[config]
-            x0 = margin + i * slot + 30 + j * 80
-            scale = (height - 2 * margin) / top
-            y = height - margin - figures["median"] * scale
-            draw.rectangle((x0, y, x0 + 60, height - margin), fill=colour)
-            low = height - margin - figures["min"] * scale
-            high = height - margin - figures["max"] * scale
-            draw.line((x0 + 30, low, x0 + 30, high), fill="black", width=2)
-            draw.text((x0, y - 14), f"{figures['median']:.0f}", fill="black")
-            draw.text((x0 + 8, height - margin + 6), config, fill="black")
-        draw.text((margin + i * slot + 60, height - margin + 22), row["task"], fill="black")
-    image.save(path)
+def drain_chart(r: dict[str, Any], path: Path) -> None:
+    """Bars: median drain rate per task, tuned vs stock, the range of repetitions as error bars."""
+    figure = Figure(figsize=(7, 4), dpi=110)
+    axes = figure.subplots()
+    width = 0.38
+    for offset, (config, colour) in enumerate((("tuned", "#2b6cb0"), ("stock", "#a0aec0"))):
+        medians = [row[config]["median"] for row in r["drain"]]
+        below = [row[config]["median"] - row[config]["min"] for row in r["drain"]]
+        above = [row[config]["max"] - row[config]["median"] for row in r["drain"]]
+        places = [index + (offset - 0.5) * width for index in range(len(r["drain"]))]
+        bars = axes.bar(
+            places, medians, width, yerr=[below, above], capsize=4, label=config, color=colour
+        )
+        axes.bar_label(bars, fmt="%.0f", padding=3)
+    axes.set_xticks(range(len(r["drain"])), [row["task"] for row in r["drain"]])
+    axes.set_ylabel("tasks per second (median, range)")
+    axes.set_title("Drain throughput: tuned vs stock Celery")
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def latency_chart(r: dict[str, Any], path: Path) -> None:
+    """Cumulative distribution of enqueue → start, log scale, with p50/p99 marked."""
+    seconds = sorted(r["latency"]["enqueue_to_start_seconds"])
+    milliseconds = [value * 1000 for value in seconds]
+    shares = [(index + 1) / len(milliseconds) for index in range(len(milliseconds))]
+    figure = Figure(figsize=(7, 4), dpi=110)
+    axes = figure.subplots()
+    axes.step(milliseconds, shares, where="post", color="#2b6cb0", label="tuned")
+    for name in ("p50_ms", "p99_ms"):
+        value = r["latency"]["enqueue_to_start"][name]
+        axes.axvline(value, linestyle="--", color="#718096", linewidth=1)
+        axes.annotate(f"{name[:3]} {value} ms", (value, 0.05), rotation=90, fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("enqueue → start (ms, log scale)")
+    axes.set_ylabel("share of tasks")
+    axes.set_title(f"Enqueue → start at {r['latency']['offered_per_second']}/s offered")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
 
 
 def write(r: dict[str, Any], docs: Path) -> None:
     (docs / "benchmarks.md").write_text(markdown(r))
-    chart(r, docs / "benchmarks.png")
+    drain_chart(r, docs / "benchmarks.png")
+    if "enqueue_to_start_seconds" in r["latency"]:
+        latency_chart(r, docs / "benchmarks-latency.png")

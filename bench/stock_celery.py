@@ -1,18 +1,15 @@
 """Stock Celery for the comparison: Celery's defaults with only the broker and result backend
-URLs set, running the very same task functions under the same names. Copied to the worker hosts
-by the benchmark and started as `celery -A stock_celery worker` (prefork, concurrency = cores)."""
+URLs set, running the very same tasks under the same names (they join every app). Copied to
+the worker hosts by the benchmark and started as `celery -A stock_celery worker` (prefork,
+concurrency = cores). Its transport is kombu's own: nothing here installs the atomic fetch."""
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
-from app.tasks import health, matching
+from app.core.config import get_settings
+from app.tasks import health, matching  # noqa: F401 - their tasks join every app
 
-broker = os.environ["REDIS_URL"]
-app = Celery("stock", broker=broker, backend=os.environ.get("RESULT_BACKEND_URL") or broker)
-# Importing app.tasks registered app.core.broker_transport for redis:// URLs; stock is kombu's own.
-app.conf.broker_transport = "kombu.transport.redis:Transport"
-for task in (health.canary, matching.fuzzy_match):
-    app.task(name=task.name)(task.run)
+settings = get_settings()
+app = Celery("stock", broker=settings.broker_url, backend=settings.results_url)
+app.settings = settings  # what the app's tasks read their limits from

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any
 import pytest
 import redis
 import yaml
+
+from labkit.waiting import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLE_DEFAULTS = ROOT / "roles" / "redis" / "defaults" / "main.yml"
@@ -40,13 +41,10 @@ WORKER_LIMITS = {
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
     """Poll until predicate() returns something truthy; returns it, or fails the test."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s")
+    value = poll(predicate, timeout=timeout, interval=interval)
+    if not value:
+        pytest.fail(f"condition not met within {timeout}s")
+    return value
 
 
 def free_port() -> int:
@@ -62,15 +60,28 @@ def default_user_rule() -> str:
     return next(line for line in lines if line.startswith("user default"))
 
 
+def celery_acl_rules(defaults: dict[str, Any]) -> list[str]:
+    """The Celery user's rule as site.yml writes it: the app's keys and channels
+    (app.core.manifest), the redis role's commands."""
+    from app.core.manifest import manifest
+
+    app = manifest()
+    return [
+        "resetkeys",
+        *(f"~{pattern}" for pattern in app["broker_key_patterns"]),
+        "resetchannels",
+        *(f"&{channel}" for channel in app["broker_channels"]),
+        *defaults["redis_celery_commands"],
+    ]
+
+
 def role_acl_users() -> dict[str, list[str]]:
     """ACL rules per user, as the redis role writes them."""
     defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
     users = {}
     for user in defaults["redis_acl_users"]:
         rules = user["rules"]
-        users[user["name"]] = (
-            defaults["redis_celery_acl_rules"] if isinstance(rules, str) else rules
-        )
+        users[user["name"]] = celery_acl_rules(defaults) if isinstance(rules, str) else rules
     return users
 
 
@@ -197,9 +208,7 @@ def worker(app_env: dict[str, str], settings: Any, workdir: Path) -> Iterator[st
         [
             sys.executable,
             "-m",
-            "celery",
-            "-A",
-            "app.core.celery",
+            "app.main",
             "worker",
             "-Q",
             ",".join(ALL_QUEUES),

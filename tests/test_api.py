@@ -181,3 +181,17 @@ def test_bad_requests_are_refused_before_queueing(api, kind, body):
 def test_unknown_task_kind_and_bad_ids_are_refused(api):
     assert api.post("/tasks/format-disk", json={}).status_code == 422
     assert api.get("/tasks/not-a-uuid").status_code == 422
+
+
+@pytest.mark.parametrize(("limit", "items", "status"), [(20_000, 15_000, 202), (5, 6, 422)])
+def test_task_limits_over_http_follow_the_settings(settings, limit, items, status):
+    """MAX_MATCH_ITEMS is read where the worker reads it (the task's argument model): raising
+    it raises what the API accepts, lowering it lowers it."""
+    api = client_for(settings.model_copy(update={"max_match_items": limit}))
+    body = {"records": [f"r{i}" for i in range(items)], "candidates": ["r1"]}
+    response = api.post("/tasks/fuzzy-match", json=body)
+    assert response.status_code == status, response.text[:300]
+    if status == 422:
+        assert response.json()["detail"] == [
+            {"field": "records", "problem": f"must hold 1 to {limit} strings, got {items}"}
+        ]

@@ -11,7 +11,6 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 from typing import Any
 
 import pytest
@@ -22,18 +21,7 @@ OURS = "app.core.broker_transport:Transport"
 STOCK = "kombu.transport.redis:Transport"
 QUEUE = "celery-transport-drill"  # covered by the Celery user's key patterns; no worker reads it
 
-CONSUMER = """
-import sys, time
-from kombu import Connection, Consumer, Exchange, Queue
-url, transport, name = sys.argv[1:4]
-queue = Queue(name, Exchange(name), routing_key=name)
-with Connection(url, transport=transport) as connection:
-    channel = connection.default_channel
-    Consumer(channel, [queue], accept=["json"], callbacks=[lambda body, message: None]).consume()
-    connection.transport.cycle.on_poll_start()  # the event loop asks for a message
-    print("fetching", flush=True)
-    time.sleep(600)  # killed by the test before it reads the reply
-"""
+PROGRAMS = ROOT / "tests" / "programs"
 
 
 def publish(url: str, transport: str, body: dict[str, Any]) -> None:
@@ -46,7 +34,7 @@ def publish(url: str, transport: str, body: dict[str, Any]) -> None:
 def kill_consumer_after_fetch(url: str, transport: str, broker: RedisServer) -> None:
     """Start a consumer, let Redis hand it the message, SIGKILL it before it reads the reply."""
     consumer = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CONSUMER), url, transport, QUEUE],
+        [sys.executable, str(PROGRAMS / "fetch_and_hang.py"), url, transport, QUEUE],
         cwd=ROOT,
         stdout=subprocess.PIPE,
     )
@@ -132,3 +120,36 @@ def test_a_burst_of_tasks_leaves_no_wake_marks_behind(celery_client, worker, bro
     results = [celery_client.send_task("app.tasks.health.canary") for _ in range(50)]
     assert all(result.get(timeout=60) for result in results)
     wait_until(lambda: broker.client().exists("default\x06\x16wake") == 0)
+
+
+def delivery_order(url: str, transport: str, run: str) -> list[str]:
+    """Publish to two queues with mixed priorities, then consume both with one consumer (as a
+    worker does for its queues): the order in which the messages arrive."""
+    names = [f"celery-priority-{run}-{letter}" for letter in "ab"]
+    queues = [Queue(n, Exchange(n), routing_key=n, max_priority=9) for n in names]
+    published = [(q, priority) for priority in (0, 9, 3, 6) for q in range(2) for _ in range(2)]
+    with Connection(url, transport=transport) as connection:
+        producer = connection.Producer()
+        for index, (q, priority) in enumerate(published):
+            producer.publish(
+                {"id": f"{'ab'[q]}{priority}-{index}"},
+                exchange=queues[q].exchange,
+                routing_key=names[q],
+                declare=[queues[q]],
+                priority=priority,
+            )
+        received: list[Any] = []
+        with Consumer(connection, queues, accept=["json"], callbacks=[on_message(received)]):
+            while len(received) < len(published):
+                connection.drain_events(timeout=10)
+    return [body["id"] for body in received]
+
+
+def test_priorities_and_round_robin_over_queues_match_stock_kombu(broker):
+    url = broker.url("celery")
+    stock, ours = delivery_order(url, STOCK, "stock"), delivery_order(url, OURS, "ours")
+    assert ours == stock
+    by_priority = [int(ident.split("-")[0][1:]) for ident in ours]
+    assert by_priority == sorted(by_priority, reverse=True) or by_priority == sorted(by_priority)
+    assert [ident[0] for ident in ours[:4]] == ["a", "b", "a", "b"]  # the queues take turns
+    assert unacked_bodies(broker) == {}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 from pydantic import ValidationError
 
@@ -111,3 +116,58 @@ def test_result_detail_final_stores_the_outcome_only() -> None:
 def test_result_detail_is_full_or_final() -> None:
     with pytest.raises(ValidationError, match="result_detail"):
         settings(result_detail="some")
+
+
+ENV_FILE = f"""# written by Ansible
+ENVIRONMENT=production
+REDIS_URL={SAFE}
+CACHE_URL=redis://app:Qw12er34tyU@redis.internal:6380/0
+REDIS_MONITOR_URL=redis://monitor:Aa99bb88ccD@redis.internal:6379/0
+"""
+
+
+def check_env_file(text: str) -> subprocess.CompletedProcess[str]:
+    """What the preflight runs on the controller: the rendered file on stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.core.config", "--check"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={key: value for key, value in os.environ.items() if key != "REDIS_URL"},
+    )
+
+
+def test_the_check_prints_the_effective_settings_without_secrets() -> None:
+    run = check_env_file(ENV_FILE + "TASK_TIME_LIMIT=600\nTASK_SOFT_TIME_LIMIT=500\n")
+    assert run.returncode == 0, run.stdout + run.stderr
+    effective = json.loads(run.stdout)
+    assert effective["task_time_limit"] == 600
+    assert effective["broker_visibility_timeout"] == 7200  # the app's default
+    assert effective["redis_url"] == "redis://***@redis.internal:6379/0"
+    for password in ("Zx81kQpLmN2", "Qw12er34tyU", "Aa99bb88ccD"):
+        assert password not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ("BROKER_VISIBILITY_TIMEOUT=60\n", "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT"),
+        ("TASK_TIME_LIMIT=soon\n", "TASK_TIME_LIMIT: Input should be a valid integer"),
+        ("CACHE_URL=redis://localhost/1\n", "CACHE_URL has no password"),
+        ("REDIS_URL=http://c:Zx81kQpLmN2@r/0\n", "REDIS_URL must be a redis://"),
+    ],
+)
+def test_the_check_refuses_what_the_app_would_refuse(extra: str, problem: str) -> None:
+    run = check_env_file(ENV_FILE + extra)
+    assert run.returncode == 2
+    assert problem in run.stdout
+    for password in ("Zx81kQpLmN2", "Qw12er34tyU", "Aa99bb88ccD"):
+        assert password not in run.stdout + run.stderr
+
+
+def test_every_broken_limit_is_named_at_once() -> None:
+    with pytest.raises(ValidationError) as error:
+        settings(task_soft_time_limit=200, task_time_limit=120, broker_visibility_timeout=60)
+    assert "TASK_SOFT_TIME_LIMIT must be below" in str(error.value)
+    assert "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT" in str(error.value)

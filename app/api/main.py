@@ -1,4 +1,6 @@
-"""FastAPI application: `uvicorn app.api.main:app` (the backend role runs it under systemd)."""
+"""FastAPI application, built by its factory: `uvicorn --factory app.api.main:create_app` (the
+backend role runs it under systemd). The factory is the API process's entry point: it sets up
+logging and Sentry and builds the process's one Celery app (a publisher)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(health.router)
     api.include_router(tasks.router)
     return api
-
-
-app = create_app()

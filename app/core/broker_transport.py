@@ -3,7 +3,7 @@
 Stock kombu fetches a task with BRPOP and only then, in a second command, records it in the
 `unacked` hash from which Redis redelivers it after the visibility timeout. A worker killed
 between the two (SIGKILL, OOM killer, power loss) takes the task with it: it is in neither
-the queue nor `unacked`. The drills found this window under load (kombu issues #305, #1836).
+the queue nor `unacked`. The drills found this window under load.
 
 Here one Lua script pops the task and records it in `unacked` in a single atomic step, so a
 task is always in the queue or in `unacked` until it is acknowledged. A script cannot block,
@@ -13,8 +13,27 @@ or missing token costs at most one `brpop_timeout` (1 s) of latency, never a tas
 clears the wake lists of queues it found empty, so tokens do not pile up.
 
 Everything else (acknowledgement, redelivery, the `unacked` format, priorities) is kombu's own.
-app.core.celery registers it for `redis://` and `rediss://` URLs in every process that loads
-the app (workers, beat, Flower, backend), so URLs, logs and Flower's broker view stay as they were.
+
+**Selecting it.** `install()` is the one registration point: it refuses a kombu or redis-py
+this module was not written for, then makes kombu resolve `redis://` and `rediss://` URLs to
+`Transport`. app.core.celery.create_celery_app calls it, so every process that builds the app
+(workers, beat, Flower, backend) uses it, and URLs, logs and Flower's broker view stay as they
+were (Celery's `broker_transport` setting would name this class in every URL kombu prints, and
+Flower's broker view only knows `redis://`). Importing this module changes nothing.
+
+**What it works around, and when to delete it.**
+- kombu #305 (2014) and #1836: the fetch is not atomic; open upstream, no release fixes it.
+  Delete `POP_SCRIPT`, `_pop_command`, `_brpop_start`/`_brpop_read` and the wake lists once
+  kombu pops and records in one step (or move the broker to RabbitMQ quorum queues, which
+  hold acknowledgements in the broker and which Celery 5.7 supports).
+- `_poll_current_socket`: kombu's poller re-registers a channel's socket only when none is
+  registered, so after a reconnect made by another command it keeps watching the old socket
+  (replies never read). No upstream issue covers it; a fix belongs in kombu's
+  `MultiChannelPoller._client_registered`, which should compare sockets.
+It relies on kombu and redis-py internals, listed with their expected shapes in
+tests/test_transport_contract.py; `SUPPORTED` names the versions that test passed on. To
+upgrade kombu or redis-py: run that test and tests/test_broker_transport.py against the new
+version, then add it to `SUPPORTED`.
 """
 
 from __future__ import annotations
@@ -23,10 +42,16 @@ from queue import Empty
 from time import monotonic, time
 from typing import Any
 
+import kombu
+import redis as redis_py
 from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+
+# The versions whose internals this module was written against and tested with.
+SUPPORTED = {"kombu": ("5.7.0",), "redis": ("8.1.0",)}
+SCHEMES = ("redis", "rediss")
 
 WAKE_SUFFIX = "wake"
 WAKE_MARK = "1"
@@ -208,10 +233,29 @@ class Transport(redis.Transport):
     Channel = Channel
 
 
-def use_atomic_fetch_for_redis_urls() -> None:
-    """Make `redis://` and `rediss://` URLs select this transport in this process."""
-    for scheme in ("redis", "rediss"):
+class UnsupportedVersionError(RuntimeError):
+    """kombu or redis-py is a version this transport was not written for."""
+
+
+def check_versions(installed: dict[str, str] | None = None) -> None:
+    """Refuse kombu or redis-py versions whose internals were not checked."""
+    installed = installed or {"kombu": kombu.__version__, "redis": redis_py.__version__}
+    for package, version in installed.items():
+        if version not in SUPPORTED[package]:
+            raise UnsupportedVersionError(
+                f"app.core.broker_transport was written for {package} "
+                f"{' or '.join(SUPPORTED[package])}, but this process has {package} {version}: "
+                "run tests/test_transport_contract.py and tests/test_broker_transport.py "
+                "against it, then add it to SUPPORTED"
+            )
+
+
+def install() -> None:
+    """Make `redis://` and `rediss://` URLs select this transport in this process (the one
+    registration point; idempotent). Raises UnsupportedVersionError first if needed."""
+    check_versions()
+    for scheme in SCHEMES:
         TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
 
 
-__all__ = ["POP_SCRIPT", "Channel", "QoS", "Transport", "use_atomic_fetch_for_redis_urls"]
+__all__ = ["POP_SCRIPT", "Channel", "QoS", "Transport", "UnsupportedVersionError", "install"]

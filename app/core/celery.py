@@ -1,6 +1,7 @@
-"""The Celery application: `celery -A app.core.celery worker -Q <queues>` (and beat, Flower).
+"""The Celery application, built by a factory from the settings; nothing happens at import.
 
-Everything comes from app.core.config.Settings, i.e. from the environment.
+Processes get their app from their entry point (app.main: `matchbot worker|beat|flower`; the
+API from app.api.main.create_app), one app per process, created once.
 """
 
 from __future__ import annotations
@@ -8,13 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init
 from kombu.entity import Queue
 
-from app.core.broker_transport import use_atomic_fetch_for_redis_urls
-from app.core.config import ResultDetail, Settings, get_settings
-from app.core.observability import configure_logging, init_sentry
+from app.core import broker_transport
+from app.core.config import ResultDetail, Settings
 from app.core.queues import ALL_QUEUES, TASK_MODULE_QUEUES, QueueName, task_routes
+
+
+class MatchbotCelery(Celery):  # type: ignore[misc]
+    """A Celery app that carries the settings it was built from (tasks read them here)."""
+
+    settings: Settings
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -45,6 +50,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
         "worker_max_memory_per_child": settings.worker_max_memory_per_child_kib,
         "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        # Transient errors retry with exponential backoff and full jitter (app.tasks.base),
+        # read when each task binds to this app rather than frozen when its module is imported.
+        "task_annotations": {
+            "*": {
+                "max_retries": settings.task_max_retries,
+                "retry_backoff": settings.task_retry_backoff_seconds,
+                "retry_backoff_max": settings.task_retry_backoff_max_seconds,
+            }
+        },
         # Not losing tasks: acknowledge after the task ran; a task whose process died goes back
         # to the queue; Redis redelivers unacknowledged tasks after the visibility timeout.
         "task_acks_late": True,
@@ -55,7 +69,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             **redis_options,
         },
         "result_backend_transport_options": {**redis_options},
-        # How long a worker keeps retrying a result write while Redis is away (see below).
+        # How long a worker keeps retrying a result write while Redis is away (app.main).
         "result_backend_max_retries": 30,
         "result_backend_max_sleep_between_retries_ms": 10_000,
         # On shutdown, give running tasks a grace period and requeue what was reserved.
@@ -93,29 +107,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_celery_app(settings: Settings) -> Celery:
-    # redis:// URLs get kombu's Redis transport with an atomic fetch (app.core.broker_transport).
-    use_atomic_fetch_for_redis_urls()
-    celery_app = Celery("matchbot", include=list(TASK_MODULE_QUEUES))
+def create_celery_app(settings: Settings) -> MatchbotCelery:
+    """The app for these settings. Its broker URLs use the atomic-fetch transport
+    (app.core.broker_transport.install, which also refuses an untested kombu)."""
+    broker_transport.install()
+    celery_app = MatchbotCelery("matchbot", include=list(TASK_MODULE_QUEUES), set_as_current=False)
+    celery_app.settings = settings
     celery_app.conf.update(celery_config(settings))
     return celery_app
-
-
-app = create_celery_app(get_settings())
-
-
-@setup_logging.connect
-def _setup_logging(**_: Any) -> None:
-    configure_logging(get_settings())
-
-
-@worker_init.connect
-def _keep_results_through_redis_outages(**_: Any) -> None:
-    """In workers only: a result that cannot be written because Redis is away (restart,
-    reboot, failover) is retried with backoff instead of lost, which would leave the task
-    STARTED for ever after it ran. The API keeps failing fast so it can answer 503. Set before
-    the pool starts, so prefork children and threads share it."""
-    app.backend.always_retry = True
-
-
-init_sentry(get_settings())

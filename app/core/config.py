@@ -6,13 +6,19 @@ In production, insecure settings stop start-up with a message saying what to fix
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.redaction import describe_url, redact
 
 # Passwords nobody may run production with.
 KNOWN_DEFAULT_PASSWORDS = frozenset(
@@ -125,19 +131,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:
+        problems = []
         if self.task_soft_time_limit >= self.task_time_limit:
-            raise ValueError(
+            problems.append(
                 "TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT "
                 f"({self.task_soft_time_limit} >= {self.task_time_limit})"
             )
         if self.broker_visibility_timeout <= self.task_time_limit:
-            raise ValueError(
+            problems.append(
                 "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or Redis redelivers "
                 f"running tasks ({self.broker_visibility_timeout} <= {self.task_time_limit})"
             )
-        for name, url in self.redis_urls().items():
-            if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-                raise ValueError(f"{name} must be a redis://, rediss:// or unix:// URL")
+        problems += [
+            f"{name} must be a redis://, rediss:// or unix:// URL"
+            for name, url in self.redis_urls().items()
+            if urlsplit(url).scheme not in ("redis", "rediss", "unix")
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -166,3 +177,68 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of an environment file as systemd reads it (comments, blanks skipped)."""
+    values = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        key, value = stripped.split("=", 1)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def settings_from_env_file(text: str, **overrides: Any) -> Settings:
+    """The settings an environment file gives a service (only the file: not this process's
+    environment), with `overrides` by field name."""
+    fields = {key.lower(): value for key, value in parse_env_file(text).items()}
+    values = {name: value for name, value in fields.items() if name in Settings.model_fields}
+    return Settings.model_validate({**values, **overrides})
+
+
+def public_view(settings: Settings) -> dict[str, Any]:
+    """Every setting an operator may see: URLs without credentials, no Sentry DSN."""
+    view = settings.model_dump(mode="json", exclude={"sentry_dsn"})
+    for name, url in settings.redis_urls().items():
+        view[name.lower()] = describe_url(url)
+    view["sentry_dsn_set"] = settings.sentry_dsn is not None
+    return view
+
+
+def check(text: str) -> tuple[bool, str]:
+    """Validate an environment file with the app's own rules: (valid, what to print). What is
+    printed never holds a secret: the errors quote no input, and known secrets are masked."""
+    secrets = [value for value in parse_env_file(text).values() if value]
+    try:
+        settings = settings_from_env_file(text)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_input=False, include_url=False)
+        ]
+        return False, redact("; ".join(problems), _passwords(secrets))
+    return True, json.dumps(public_view(settings), sort_keys=True)
+
+
+def _passwords(values: list[str]) -> list[str]:
+    """The passwords inside URL values, to mask wherever they might appear."""
+    return [part for value in values if (part := urlsplit(value).password)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m app.core.config --check < matchbot.env: exit 0 and the effective settings as
+    JSON (no secret), or exit 2 and what is wrong."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--check", action="store_true", required=True)
+    parser.parse_args(argv)
+    valid, report = check(sys.stdin.read())
+    print(report)
+    return 0 if valid else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

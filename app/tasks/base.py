@@ -1,7 +1,9 @@
-"""What every task shares: the error kinds and the retry policy.
+"""What every task shares: the error kinds, the retry policy and argument validation.
 
+- Every message is validated against its task's argument model (app.tasks.arguments) before
+  the task runs: bad input fails at once with a message naming each bad field.
 - TransientError (and Redis/OS connection errors) are retried with exponential backoff and full
-  jitter, up to TASK_MAX_RETRIES.
+  jitter, up to TASK_MAX_RETRIES (the policy comes from the app's settings: task_annotations).
 - InvalidInput fails at once with its message and is never retried.
 - A retry that cannot be published (the broker is away) puts the task back on its queue instead
   of failing it, as Celery would: it runs again once the broker answers.
@@ -10,15 +12,17 @@ Tasks are idempotent: acknowledgement is late, so a task may run again after a c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
 import redis.exceptions
-from celery import Task
+from celery import Task, shared_task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
-from app.core.config import get_settings
+from app.core.config import Settings
+from app.tasks.arguments import InvalidArguments, TaskArguments
 
 
 class InvalidInput(ValueError):  # noqa: N818 - reads as "raise InvalidInput(...)"
@@ -45,19 +49,32 @@ BROKER_UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-_settings = get_settings()
-
 
 class MatchbotTask(Task):  # type: ignore[misc]
     """Base class of every MatchBot task."""
 
     abstract = True
+    #: The task's argument model; set by the `task` decorator.
+    arguments: type[TaskArguments] | None = None
     autoretry_for = TRANSIENT_ERRORS
     dont_autoretry_for = (InvalidInput,)
-    max_retries = _settings.task_max_retries
-    retry_backoff = _settings.task_retry_backoff_seconds
-    retry_backoff_max = _settings.task_retry_backoff_max_seconds
     retry_jitter = True
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the app this task runs in."""
+        settings: Settings = self.app.settings
+        return settings
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.arguments is not None:
+            if args:
+                raise InvalidInput(f"{self.name} takes its arguments by name")
+            try:
+                kwargs = self.arguments.check(kwargs, self.settings)
+            except InvalidArguments as error:
+                raise InvalidInput(str(error)) from None
+        return super().__call__(*args, **kwargs)
 
     def retry(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -69,9 +86,14 @@ class MatchbotTask(Task):  # type: ignore[misc]
             raise Reject(rejected.reason, requeue=True) from rejected
 
 
-def cache_client() -> redis.Redis:
+def task(arguments: type[TaskArguments]) -> Callable[[Callable[..., Any]], Any]:
+    """Declare a task of whatever app runs it: its name and arguments come from `arguments`.
+    The function gets the task as its first argument (for `self.settings`, `self.request`)."""
+    return shared_task(base=MatchbotTask, bind=True, name=arguments.TASK, arguments=arguments)  # type: ignore[no-any-return]
+
+
+def cache_client(settings: Settings) -> redis.Redis:
     """A client of the cache instance, with short timeouts."""
-    settings = get_settings()
     return redis.Redis.from_url(
         settings.cache_url,
         socket_connect_timeout=settings.redis_health_timeout_seconds,
@@ -84,18 +106,3 @@ def require(condition: bool, message: str) -> None:
     """Reject bad input with a clear message."""
     if not condition:
         raise InvalidInput(message)
-
-
-def require_type(value: Any, expected: type | tuple[type, ...], name: str) -> None:
-    # bool is an int in Python; nobody means True when they send a number.
-    if isinstance(value, bool) and bool not in (
-        expected if isinstance(expected, tuple) else (expected,)
-    ):
-        raise InvalidInput(f"{name} must be {_type_names(expected)}, got a boolean")
-    if not isinstance(value, expected):
-        raise InvalidInput(f"{name} must be {_type_names(expected)}, got {type(value).__name__}")
-
-
-def _type_names(expected: type | tuple[type, ...]) -> str:
-    types = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join(t.__name__ for t in types)

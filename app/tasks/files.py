@@ -10,26 +10,25 @@ from typing import Any
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
-from app.core.celery import app as celery_app
-from app.core.config import get_settings
-from app.tasks.base import InvalidInput, MatchbotTask, require
+from app.tasks.arguments import ParseUpload
+from app.tasks.base import InvalidInput, MatchbotTask, require, task
 from app.tasks.storage import UPLOADS, resolve_inside
 
 PREVIEW_ROWS = 5
 SUPPORTED = (".csv", ".xlsx")
 
 
-@celery_app.task(base=MatchbotTask, name="app.tasks.files.parse_upload")
-def parse_upload(path: str) -> dict[str, Any]:
+@task(ParseUpload)
+def parse_upload(self: MatchbotTask, path: str) -> dict[str, Any]:
     """Rows, columns and a preview of DATA_DIR/uploads/<path> (CSV or XLSX)."""
-    file = resolve_inside(UPLOADS, path)
+    file = resolve_inside(self.settings, UPLOADS, path)
     require(file.suffix.lower() in SUPPORTED, f"unsupported file type; expected {SUPPORTED}")
     require(file.is_file(), f"no uploaded file named {path!r}")
     size = file.stat().st_size
-    limit = get_settings().max_upload_bytes
+    limit = self.settings.max_upload_bytes
     require(size <= limit, f"file is {size} bytes; the limit is {limit}")
     rows = read_csv(file) if file.suffix.lower() == ".csv" else read_xlsx(file)
-    return summarize(rows)
+    return summarize(rows, self.settings.max_rows)
 
 
 def read_csv(file: Path) -> list[list[str]]:
@@ -64,10 +63,9 @@ def read_xlsx(file: Path) -> list[list[str]]:
         workbook.close()
 
 
-def summarize(rows: list[list[str]]) -> dict[str, Any]:
+def summarize(rows: list[list[str]], limit: int) -> dict[str, Any]:
     rows = [row for row in rows if any(cell.strip() for cell in row)]
     require(len(rows) > 0, "the file holds no rows")
-    limit = get_settings().max_rows
     require(len(rows) - 1 <= limit, f"the file holds {len(rows) - 1} rows; the limit is {limit}")
     header, data = rows[0], rows[1:]
     width = len(header)

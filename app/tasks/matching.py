@@ -6,23 +6,18 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
-from app.core.celery import app as celery_app
-from app.core.config import get_settings
-from app.tasks.base import MatchbotTask, require, require_type
+from app.tasks.arguments import FuzzyMatch
+from app.tasks.base import MatchbotTask, task
 
 
-@celery_app.task(base=MatchbotTask, name="app.tasks.matching.fuzzy_match")
+@task(FuzzyMatch)
 def fuzzy_match(
-    records: list[str], candidates: list[str], threshold: float = 80.0
+    self: MatchbotTask, records: list[str], candidates: list[str], threshold: float
 ) -> dict[str, Any]:
     """Best candidate for each record (token-set ratio, case- and punctuation-insensitive).
 
     Records whose best score is below `threshold` (0-100) come back with match None.
     """
-    validate_texts(records, "records")
-    validate_texts(candidates, "candidates")
-    require_type(threshold, (int, float), "threshold")
-    require(0 <= threshold <= 100, "threshold must be between 0 and 100")
     matches = []
     for record in records:
         best = process.extractOne(
@@ -38,18 +33,3 @@ def fuzzy_match(
         )
     matched = sum(1 for m in matches if m["match"] is not None)
     return {"matches": matches, "matched": matched, "unmatched": len(matches) - matched}
-
-
-def validate_texts(values: Any, name: str) -> None:
-    settings = get_settings()
-    require_type(values, list, name)
-    require(
-        0 < len(values) <= settings.max_match_items,
-        f"{name} must hold 1 to {settings.max_match_items} strings, got {len(values)}",
-    )
-    for index, value in enumerate(values):
-        require_type(value, str, f"{name}[{index}]")
-        require(
-            len(value) <= settings.max_text_length,
-            f"{name}[{index}] is longer than {settings.max_text_length} characters",
-        )

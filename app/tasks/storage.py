@@ -9,25 +9,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from app.core.config import get_settings
-from app.tasks.base import InvalidInput, require, require_type
+from app.core.config import Settings
+from app.tasks.base import InvalidInput
 
 UPLOADS = "uploads"
 REPORTS = "reports"
 
 
-def area(name: str) -> Path:
+def area(settings: Settings, name: str) -> Path:
     """DATA_DIR/<name>, created on first use."""
-    path = get_settings().data_dir / name
+    path = settings.data_dir / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def resolve_inside(name: str, relative: str) -> Path:
+def resolve_inside(settings: Settings, name: str, relative: str) -> Path:
     """A file inside DATA_DIR/<name>; absolute paths and '..' escapes are refused."""
-    require_type(relative, str, "path")
-    require(0 < len(relative) <= 255, "path must be 1 to 255 characters")
-    base = area(name).resolve()
+    base = area(settings, name).resolve()
     candidate = (base / relative).resolve()
     if not candidate.is_relative_to(base) or candidate == base:
         raise InvalidInput(f"path must name a file inside the {name} folder")

@@ -4,21 +4,12 @@ service listens only where configured and runs as a non-root user."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
-from conftest import (
-    BROKER_PORT,
-    CACHE_PORT,
-    REDIS_HOST,
-    address,
-    app_python,
-    http_get,
-    main_pid,
-    record,
-    secret,
-    units_of,
-)
+import redis
+
+from labkit import http
+from labkit.hosts import main_pid
+from labkit.redis_cli import BROKER_PORT, CACHE_PORT
 
 # (what is tried, user, password or its secret's name, port, command) → the redis-py error.
 REFUSED = [
@@ -71,47 +62,51 @@ REFUSED = [
 ]
 
 
-def redis_reply(app_host, user, password, port, command) -> str:
-    """One command from the app host (a real remote client), the reply or the error text."""
-    code = textwrap.dedent(f"""
-        import json, redis
-        client = redis.Redis(host={REDIS_HOST!r}, port={port}, username={user!r},
-                             password={password!r}, socket_timeout=5)
-        try:
-            reply = client.execute_command(*{command!r})
-        except redis.RedisError as error:
-            reply = f"{{type(error).__name__}}: {{error}}"
-        print(json.dumps(str(reply)))
-    """)
-    return app_python(app_host, code)
+def redis_reply(scenario, user, password, port, command) -> str:
+    """One command from the controller over the lab network (a real remote client): the
+    reply, or the error as `<redis-py error class>: <message>`."""
+    client = redis.Redis(
+        host=scenario.address(scenario.redis_host),
+        port=port,
+        username=user,
+        password=password,
+        socket_timeout=5,
+    )
+    try:
+        return str(client.execute_command(*command))
+    except redis.RedisError as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize(("what", "user", "password", "port", "command", "error"), REFUSED)
-def test_redis_refuses(app_host, what, user, password, port, command, error):
+def test_redis_refuses(scenario, figures, what, user, password, port, command, error):
     if password and password.startswith("redis-"):
-        password = secret(password)
-    reply = redis_reply(app_host, user, password, port, command)
-    record("Drill 8 - access refused", attempt=what, reply=reply[:60])
+        password = scenario.secret(password)
+    reply = redis_reply(scenario, user, password, port, command)
+    figures.record("Drill 8 - access refused", attempt=what, reply=reply[:60])
     assert reply.startswith(f"{error}:"), reply
 
 
-def test_redis_users_still_do_their_work(app_host):
-    assert redis_reply(app_host, "celery", secret("redis-celery"), BROKER_PORT, ["PING"]) == "True"
-    assert redis_reply(app_host, "app", secret("redis-app"), CACHE_PORT, ["PING"]) == "True"
+def test_redis_users_still_do_their_work(scenario):
+    celery, app = scenario.secret("redis-celery"), scenario.secret("redis-app")
+    assert redis_reply(scenario, "celery", celery, BROKER_PORT, ["PING"]) == "True"
+    assert redis_reply(scenario, "app", app, CACHE_PORT, ["PING"]) == "True"
 
 
-def test_flower_api_refuses_anonymous_callers(app_host):
+def test_flower_api_refuses_anonymous_callers(scenario, figures):
     for path in ("/", "/tasks", "/broker", "/api/workers", "/api/tasks"):
-        status, _ = http_get(f"http://{address(app_host)}:5555{path}")
-        record(
+        status, _ = http.get(f"http://{scenario.address(scenario.app_host)}:5555{path}")
+        figures.record(
             "Drill 8 - access refused", attempt=f"Flower {path} without credentials", reply=status
         )
         assert status == 401, path
 
 
-def expected_sockets(host) -> set[str]:
-    groups = host.ansible.get_variables()["group_names"]
-    own = address(host)
+def expected_sockets(scenario, name: str) -> set[str]:
+    groups = scenario.groups_of(name)
+    own = scenario.address(name)
     expected: set[str] = set()
     if "redis" in groups:
         expected |= {
@@ -124,17 +119,17 @@ def expected_sockets(host) -> set[str]:
     return expected
 
 
-def test_every_service_listens_only_where_configured(host):
+def test_every_service_listens_only_where_configured(host, scenario):
     lines = host.run("ss -Hltn").stdout.splitlines()
     sockets = {line.split()[3] for line in lines if line.strip()}
     sockets = {s for s in sockets if not s.startswith("127.0.0.11:")}  # Docker's own DNS
-    assert sockets == expected_sockets(host)
+    assert sockets == expected_sockets(scenario, host.backend.host)
 
 
-def test_every_process_runs_as_a_non_root_user(host):
+def test_every_process_runs_as_a_non_root_user(host, scenario):
     expected = {"redis-server": "redis"}
-    for unit in units_of(host):
-        pid = main_pid(host, f"{unit}.service")
+    for unit in scenario.units_of(host.backend.host):
+        pid = main_pid(host.backend.host, f"{unit}.service")
         user = host.run(f"ps -o user= -p {pid}").stdout.strip()
         assert user == expected.get(unit.split("@")[0], "matchbot"), unit
         children = host.run(f"ps -o user= --ppid {pid}").stdout.split()

@@ -4,7 +4,8 @@ no secret file readable by other users. (Ansible output: test_12_converge_again.
 from __future__ import annotations
 
 import pytest
-from conftest import address, all_secrets, http_get, record, secret
+
+from labkit import http
 
 PLACES = {
     "process list": "ps -eo args",
@@ -20,30 +21,32 @@ SECRET_FILES = (
 
 
 @pytest.mark.parametrize("place", PLACES)
-def test_no_password_in(host, place):
+def test_no_password_in(host, scenario, figures, place):
     text = host.run(PLACES[place]).stdout
     assert text, place
-    leaked = sum(value in text for value in all_secrets())
-    record("Drill 9 - secrets", host=host.backend.host, place=place, bytes=len(text), leaked=leaked)
+    leaked = sum(value in text for value in scenario.all_secrets())
+    figures.record(
+        "Drill 9 - secrets", host=host.backend.host, place=place, bytes=len(text), leaked=leaked
+    )
     assert leaked == 0, f"a password appears in the {place}"
 
 
-def test_no_password_in_http_responses(app_host):
-    base = f"http://{address(app_host)}"
-    credentials = ("admin", secret("flower-admin"))
+def test_no_password_in_http_responses(scenario, figures):
+    base = f"http://{scenario.address(scenario.app_host)}"
+    credentials = ("admin", scenario.secret("flower-admin"))
     responses = [
-        http_get(f"{base}:8000/health-check/redis"),
-        http_get(f"{base}:8000/health-check/celery"),
-        http_get(f"{base}:8000/openapi.json"),
-        http_get(f"{base}:5555/api/workers?refresh=1", auth=credentials),
-        http_get(f"{base}:5555/broker", auth=credentials),
-        http_get(f"{base}:5555/metrics"),
+        http.get(f"{base}:8000/health-check/redis"),
+        http.get(f"{base}:8000/health-check/celery"),
+        http.get(f"{base}:8000/openapi.json"),
+        http.get(f"{base}:5555/api/workers?refresh=1", auth=credentials),
+        http.get(f"{base}:5555/broker", auth=credentials),
+        http.get(f"{base}:5555/metrics"),
     ]
     text = "\n".join(body for _, body in responses)
-    leaked = sum(value in text for value in all_secrets())
-    record(
+    leaked = sum(value in text for value in scenario.all_secrets())
+    figures.record(
         "Drill 9 - secrets",
-        host=app_host.backend.host,
+        host=scenario.app_host,
         place="HTTP responses",
         bytes=len(text),
         leaked=leaked,

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import re
 
-from conftest import record, units_of
-
 EXPOSURE_LIMIT = 2.0
 
 
-def test_every_unit_is_sandboxed(host):
-    for unit in units_of(host):
+def test_every_unit_is_sandboxed(host, scenario, figures):
+    for unit in scenario.units_of(host.backend.host):
         out = host.run(f"systemd-analyze security --no-pager {unit}.service").stdout
         exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)[1])
-        record(
+        figures.record(
             "Drill 10 - exposure per unit",
             host=host.backend.host,
             unit=unit,

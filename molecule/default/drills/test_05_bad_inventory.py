@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import APP_HOST, WORKER_HOSTS, changed_per_host, record, run_site
+
+from labkit.ansible import PlaybookRun
 
 CPU = {"name": "cpu", "queues": ["default"]}
 BROKER = {"name": "broker", "port": 6379}
@@ -70,62 +71,52 @@ BAD_VARIABLES = [
         "must exceed TASK_TIME_LIMIT",
     ),
 ]
-BAD_BEAT_GROUPS = [("no beat host", []), ("beat on two hosts", [APP_HOST, WORKER_HOSTS[0]])]
+BAD_BEAT_GROUPS = ["no beat host", "beat on two hosts"]
 
 
-def refused_before_any_change(output: str, returncode: int) -> bool:
-    changed = changed_per_host(output)
-    return (
-        returncode != 0
-        and "changed: [" not in output
-        and bool(changed)
-        and not any(changed.values())
-    )
+def refused_before_any_change(run: PlaybookRun) -> bool:
+    changed = run.changed_per_host()
+    return run.returncode != 0 and bool(changed) and not any(changed.values())
 
 
-def attempt(extra_vars: dict) -> tuple[int, str]:
-    run = run_site("-e", json.dumps(extra_vars))
-    return run.returncode, run.stdout + run.stderr
+def names_the_problem(run: PlaybookRun, message: str) -> bool:
+    return any(message in text for text in run.messages())
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> dict[str, tuple[int, str]]:
+def outcomes(run_site) -> dict[str, PlaybookRun]:
     """Every bad variable set tried once, four at a time (each run stops in the preflight)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(attempt, [extra for _, extra, _ in BAD_VARIABLES])
-        return dict(zip([what for what, _, _ in BAD_VARIABLES], results, strict=True))
+        runs = pool.map(
+            lambda extra: run_site("-e", json.dumps(extra)), [v for _, v, _ in BAD_VARIABLES]
+        )
+        return dict(zip([what for what, _, _ in BAD_VARIABLES], runs, strict=True))
 
 
 @pytest.mark.parametrize(
     ("what", "extra_vars", "message"), BAD_VARIABLES, ids=[case[0] for case in BAD_VARIABLES]
 )
-def test_bad_variables_are_refused_before_any_change(outcomes, what, extra_vars, message):
-    returncode, output = outcomes[what]
-    refused = refused_before_any_change(output, returncode)
-    record("Drill 6 - bad inventory input", input=what, refused=refused, named=message in output)
-    assert refused, output[-3000:]
-    assert message in output, output[-3000:]
+def test_bad_variables_are_refused_before_any_change(outcomes, figures, what, extra_vars, message):
+    run = outcomes[what]
+    refused, named = refused_before_any_change(run), names_the_problem(run, message)
+    figures.record("Drill 6 - bad inventory input", input=what, refused=refused, named=named)
+    assert refused, run.text[-3000:]
+    assert named, run.messages()
 
 
-@pytest.mark.parametrize(
-    ("what", "beat_hosts"), BAD_BEAT_GROUPS, ids=[c[0] for c in BAD_BEAT_GROUPS]
-)
-def test_beat_on_zero_or_several_hosts_is_refused(what, beat_hosts, tmp_path):
-    """The scenario's inventory and group_vars, with another 'beat' group."""
+@pytest.mark.parametrize("what", BAD_BEAT_GROUPS)
+def test_beat_on_zero_or_several_hosts_is_refused(scenario, figures, run_site, what, tmp_path):
+    """The scenario's inventory, group_vars and host_vars, with another 'beat' group."""
+    beat_hosts = [] if what == "no beat host" else [scenario.app_host, scenario.worker_hosts[0]]
     source = Path(os.environ["MOLECULE_INVENTORY_FILE"])
     inventory = yaml.safe_load(source.read_text())
     inventory["beat"] = {"hosts": dict.fromkeys(beat_hosts)}
     path = tmp_path / "ansible_inventory.yml"
     path.write_text(yaml.safe_dump(inventory))
-    (tmp_path / "group_vars").symlink_to(source.parent / "group_vars")
+    for folder in ("group_vars", "host_vars"):
+        (tmp_path / folder).symlink_to(source.parent / folder)
     run = run_site(inventory=str(path))
-    output = run.stdout + run.stderr
-    refused = refused_before_any_change(output, run.returncode)
-    record(
-        "Drill 6 - bad inventory input",
-        input=what,
-        refused=refused,
-        named="exactly one in 'beat'" in output,
-    )
-    assert refused, output[-3000:]
-    assert "exactly one in 'beat'" in output
+    refused, named = refused_before_any_change(run), names_the_problem(run, "exactly one in 'beat'")
+    figures.record("Drill 6 - bad inventory input", input=what, refused=refused, named=named)
+    assert refused, run.text[-3000:]
+    assert named, run.messages()

@@ -9,47 +9,39 @@ again. Duplicates (tasks that ran on the killed worker and again elsewhere) are 
 from __future__ import annotations
 
 import time
+import uuid
 
-from conftest import (
-    WORKER_HOSTS,
-    active_queues,
-    main_pid,
-    new_batch,
-    publish_tally,
-    record,
-    restarts,
-    wait_for_tally,
-    wait_until,
-)
+from labkit.hosts import main_pid, restarts, sh
+from labkit.platform import duplicates
+from labkit.waiting import wait_until
 
 TASKS = 1000
 HOLD_SECONDS = 0.05  # ≈ 12 s of work for the four `cpu` processes: the kill lands mid-batch
 
 
-def test_worker_sigkill_mid_batch_loses_no_task(app_host, worker_hosts):
-    worker, unit = worker_hosts[0], "matchbot-worker-cpu.service"
-    node = f"cpu@{WORKER_HOSTS[0]}"
+def test_worker_sigkill_mid_batch_loses_no_task(platform, scenario, figures):
+    worker, unit = scenario.worker_hosts[0], "matchbot-worker-cpu.service"
+    node = f"cpu@{worker}"
     pid, count = main_pid(worker, unit), restarts(worker, unit)
-    batch = new_batch("sigkill")
-    published = publish_tally(app_host, batch, TASKS, HOLD_SECONDS)
+    batch = f"sigkill-{uuid.uuid4().hex[:8]}"
+    published = platform.publish_tally(batch, TASKS, HOLD_SECONDS)
     killed_at = time.monotonic()
-    assert worker.run(f"systemctl kill --kill-whom=main --signal=SIGKILL {unit}").rc == 0
+    sh(worker, f"systemctl kill --kill-whom=main --signal=SIGKILL {unit}")
 
     assert wait_until(lambda: main_pid(worker, unit) not in (0, pid), timeout=60)
     assert restarts(worker, unit) > count
-    assert wait_until(lambda: node in active_queues(app_host), timeout=60)
+    assert wait_until(lambda: node in platform.active_queues(), timeout=60)
     registered_after = time.monotonic() - killed_at
 
-    counts = wait_for_tally(app_host, batch, TASKS, timeout=240)
+    counts = platform.wait_for_tally(batch, TASKS, timeout=240)
     completed = sum(1 for index in range(TASKS) if counts.get(index))
-    duplicated = sum(1 for runs in counts.values() if runs > 1)
-    record(
+    figures.record(
         "Drill tasks",
         drill="1 worker SIGKILL mid-batch",
-        sent=published["sent"],
+        sent=published.sent,
         completed=completed,
         lost=TASKS - completed,
-        duplicated=duplicated,
+        duplicated=duplicates(counts),
         note=f"worker back in {registered_after:.0f} s",
     )
     assert completed == TASKS, f"{TASKS - completed} tasks lost"

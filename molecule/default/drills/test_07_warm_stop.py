@@ -3,50 +3,33 @@ and store its result (KillMode=mixed sends SIGTERM to the main process only)."""
 
 from __future__ import annotations
 
-import textwrap
-
-from conftest import WORKER_HOSTS, app_python, record
+from labkit.hosts import sh
+from labkit.waiting import wait_until
 
 STEPS = 8
 
 
-def test_warm_stop_lets_the_running_task_finish(app_host, worker_hosts):
-    code = textwrap.dedent(f"""
-        import json, time
-        from app.core.celery import app
-        r = app.send_task("app.tasks.health.long_running",
-                          kwargs={{"total_steps": {STEPS}, "step_seconds": 1}})
-        deadline = time.monotonic() + 60
-        while r.state != "PROGRESS" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        print(json.dumps({{"id": r.id, "state": r.state, "worker": r.worker}}))
-    """)
-    started = app_python(app_host, code)
-    assert started["state"] == "PROGRESS", started
-    group, worker_name = started["worker"].split("@")
-    worker = worker_hosts[WORKER_HOSTS.index(worker_name)]
+def test_warm_stop_lets_the_running_task_finish(platform, figures):
+    result = platform.celery.send_task(
+        "app.tasks.health.long_running", kwargs={"total_steps": STEPS, "step_seconds": 1}
+    )
+    assert wait_until(lambda: result.state == "PROGRESS", timeout=60, interval=0.1), result.state
+    group, worker = result.worker.split("@")
     unit = f"matchbot-worker-{group}"
     try:
-        assert worker.run(f"systemctl stop {unit}").rc == 0  # returns once the worker exited
-        finished = app_python(
-            app_host,
-            textwrap.dedent(f"""
-                import json
-                from app.core.celery import app
-                r = app.AsyncResult({started["id"]!r})
-                print(json.dumps({{"state": r.state, "result": r.result if r.ready() else None}}))
-            """),
-        )
+        sh(worker, f"systemctl stop {unit}")  # returns once the worker exited
+        finished = platform.celery.AsyncResult(result.id)
+        state, value = finished.state, finished.result if finished.ready() else None
     finally:
-        worker.run(f"systemctl start {unit}")
-    completed = int(finished["state"] == "SUCCESS")
-    record(
+        sh(worker, f"systemctl start {unit}")
+    completed = int(state == "SUCCESS")
+    figures.record(
         "Drill tasks",
         drill="2 warm stop during a long task",
         sent=1,
         completed=completed,
         lost=1 - completed,
         duplicated=0,
-        note=f"stopped {unit} on {worker_name}",
+        note=f"stopped {unit} on {worker}",
     )
-    assert finished == {"state": "SUCCESS", "result": {"current": STEPS, "total": STEPS}}
+    assert (state, value) == ("SUCCESS", {"current": STEPS, "total": STEPS})

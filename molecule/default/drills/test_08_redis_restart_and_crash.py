@@ -5,19 +5,11 @@ or two before the crash. Then the workers start again and process everything tha
 
 from __future__ import annotations
 
-from conftest import (
-    REDIS_HOST,
-    WORKER_UNITS,
-    broker_admin,
-    main_pid,
-    new_batch,
-    publish_tally,
-    record,
-    restarts,
-    systemctl_each,
-    wait_for_tally,
-    wait_until,
-)
+import uuid
+
+from labkit.hosts import main_pid, restarts, sh, systemctl, worker_units
+from labkit.platform import duplicates
+from labkit.waiting import wait_until
 
 QUEUED = 10_000
 # Published right before the SIGKILL, on top of the QUEUED still waiting: long enough (a few
@@ -31,16 +23,20 @@ def queued(broker) -> int:
     return int(broker.run("LLEN", "default"))
 
 
-def test_queued_tasks_survive_a_redis_restart_and_a_crash(app_host, redis_host, worker_hosts):
-    broker = broker_admin(redis_host)
-    systemctl_each(worker_hosts, "stop", WORKER_UNITS)
+def test_queued_tasks_survive_a_redis_restart_and_a_crash(
+    platform, scenario, figures, broker_admin
+):
+    broker, redis_host, record = broker_admin, scenario.redis_host, figures.record
+    workers = scenario.worker_hosts
+    units = worker_units(scenario.worker_groups)
+    systemctl(workers, "stop", *units)
     try:
         before = queued(broker)
-        first = new_batch("restart")
-        publish_tally(app_host, first, QUEUED)
+        first = f"restart-{uuid.uuid4().hex[:8]}"
+        platform.publish_tally(first, QUEUED)
         assert queued(broker) == before + QUEUED
 
-        assert redis_host.run(f"systemctl restart {UNIT}").rc == 0
+        sh(redis_host, f"systemctl restart {UNIT}")
         assert wait_until(broker.answers, timeout=60)
         after_restart = queued(broker)
         record(
@@ -54,15 +50,15 @@ def test_queued_tasks_survive_a_redis_restart_and_a_crash(app_host, redis_host, 
         )
         assert after_restart == before + QUEUED
 
-        second = new_batch("crash")
-        published = publish_tally(app_host, second, CRASH_BATCH)
+        second = f"crash-{uuid.uuid4().hex[:8]}"
+        published = platform.publish_tally(second, CRASH_BATCH)
         pid, count = main_pid(redis_host, UNIT), restarts(redis_host, UNIT)
-        assert redis_host.run(f"systemctl kill --signal=SIGKILL {UNIT}").rc == 0
+        sh(redis_host, f"systemctl kill --signal=SIGKILL {UNIT}")
         assert wait_until(lambda: restarts(redis_host, UNIT) > count, timeout=60)
         assert main_pid(redis_host, UNIT) != pid
         assert wait_until(broker.answers, timeout=60)
         lost = after_restart + CRASH_BATCH - queued(broker)
-        rate = published["sent"] / published["seconds"]
+        rate = published.sent / published.seconds
         allowed = int(rate * FSYNC_WINDOW_SECONDS)
         record(
             "Drill tasks",
@@ -77,10 +73,10 @@ def test_queued_tasks_survive_a_redis_restart_and_a_crash(app_host, redis_host, 
             f"{lost} tasks lost, more than {FSYNC_WINDOW_SECONDS} s of writes"
         )
     finally:
-        systemctl_each(worker_hosts, "start", WORKER_UNITS)
+        systemctl(workers, "start", *units)
 
-    first_counts = wait_for_tally(app_host, first, QUEUED, timeout=300)
-    second_counts = wait_for_tally(app_host, second, CRASH_BATCH - lost, timeout=300)
+    first_counts = platform.wait_for_tally(first, QUEUED, timeout=300)
+    second_counts = platform.wait_for_tally(second, CRASH_BATCH - lost, timeout=300)
     completed = len(first_counts) + len(second_counts)
     record(
         "Drill tasks",
@@ -88,8 +84,8 @@ def test_queued_tasks_survive_a_redis_restart_and_a_crash(app_host, redis_host, 
         sent=QUEUED + CRASH_BATCH,
         completed=completed,
         lost=QUEUED + CRASH_BATCH - completed,
-        duplicated=sum(r > 1 for r in [*first_counts.values(), *second_counts.values()]),
-        note=f"queue on {REDIS_HOST}",
+        duplicated=duplicates(first_counts) + duplicates(second_counts),
+        note=f"queue on {redis_host}",
     )
     assert len(first_counts) == QUEUED
     assert len(second_counts) == CRASH_BATCH - lost

@@ -6,59 +6,58 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import (
-    EXPECTED_WORKERS,
-    WORKER_UNITS,
-    active_queues,
-    address,
-    http_get,
-    record,
-    restarts,
-    run_task,
-    wait_until,
-)
+from labkit import hosts, http
+from labkit.hosts import restarts, sh, worker_units
+from labkit.waiting import wait_until
 
 AWAY_SECONDS = 30
 REDIS_UNITS = "redis-server@broker redis-server@cache"
 
 
-def health(app_host, check: str) -> tuple[int, dict]:
-    status, body = http_get(f"http://{address(app_host)}:8000/health-check/{check}")
-    return status, json.loads(body)
+def test_redis_away_for_30_seconds(platform, scenario, figures):
+    app_host, redis_host = scenario.app_host, scenario.redis_host
+    backend = f"http://{scenario.address(app_host)}:8000/health-check"
 
+    def health(check: str) -> tuple[int, dict]:
+        status, body = http.get(f"{backend}/{check}")
+        return status, json.loads(body)
 
-def test_redis_away_for_30_seconds(app_host, redis_host, worker_hosts):
-    units = [(w, f"{u}.service") for w in worker_hosts for u in WORKER_UNITS]
+    units = [
+        (w, f"{u}.service")
+        for w in scenario.worker_hosts
+        for u in worker_units(scenario.worker_groups)
+    ]
     units.append((app_host, "matchbot-backend.service"))
     restarts_before = [restarts(host, unit) for host, unit in units]
 
-    assert redis_host.run(f"systemctl stop {REDIS_UNITS}").rc == 0
+    sh(redis_host, f"systemctl stop {REDIS_UNITS}")
     went_away = time.monotonic()
     try:
-        redis_status, redis_body = health(app_host, "redis")
-        celery_status, celery_body = health(app_host, "celery")
+        redis_status, redis_body = health("redis")
+        celery_status, celery_body = health("celery")
         assert redis_status == 503, redis_body
         assert redis_body["broker"]["reason"] and redis_body["cache"]["reason"], redis_body
         assert celery_status == 503, celery_body
         assert "broker unreachable" in celery_body["workers"]["reason"], celery_body
         time.sleep(max(0.0, AWAY_SECONDS - (time.monotonic() - went_away)))  # the outage itself
         for host, unit in units:
-            assert host.service(unit).is_running, unit
+            assert hosts.run(host, f"systemctl is-active --quiet {unit}").returncode == 0, unit
     finally:
-        assert redis_host.run(f"systemctl start {REDIS_UNITS}").rc == 0
+        sh(redis_host, f"systemctl start {REDIS_UNITS}")
     back = time.monotonic()
 
-    assert wait_until(lambda: health(app_host, "redis")[0] == 200, timeout=120)
-    assert wait_until(lambda: health(app_host, "celery")[0] == 200, timeout=180)
+    assert wait_until(lambda: health("redis")[0] == 200, timeout=120)
+    assert wait_until(lambda: health("celery")[0] == 200, timeout=180)
     recovered = time.monotonic() - back
-    assert run_task(app_host, "app.tasks.health.canary")["state"] == "SUCCESS"
-    assert wait_until(lambda: active_queues(app_host) == EXPECTED_WORKERS, timeout=120)
+    assert platform.run_task("app.tasks.health.canary")["state"] == "SUCCESS"
+    expected = scenario.expected_workers()
+    assert wait_until(lambda: platform.active_queues() == expected, timeout=120)
     restarted = [
-        f"{host.backend.host}/{unit}"
+        f"{host}/{unit}"
         for (host, unit), before in zip(units, restarts_before, strict=True)
         if restarts(host, unit) != before
     ]
-    record(
+    figures.record(
         "Drill tasks",
         drill="4 Redis away 30 s",
         sent=1,

@@ -6,79 +6,51 @@ b) mid-batch: all services come back enabled and running, no acknowledged task i
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
+import uuid
 
-from conftest import (
-    EXPECTED_WORKERS,
-    WORKER_UNITS,
-    active_queues,
-    batch_states,
-    broker_admin,
-    new_batch,
-    publish_tally,
-    record,
-    systemctl_each,
-    units_of,
-    wait_until,
-)
+from labkit import hosts
+from labkit.platform import by_state
+from labkit.waiting import wait_until
 
 TASKS = 2000
 HOLD_SECONDS = 0.02  # ≈ 10 s of work for the four `cpu` processes
 QUEUED_WHILE_STOPPED = 300
 
 
-def restart_every_host() -> None:
-    """The scenario's own reboot (molecule/shared/restart-hosts.yml): docker restart, systemd
-    shuts down cleanly and boots again."""
-    playbook = os.path.join(
-        os.environ["MOLECULE_PROJECT_DIRECTORY"], "molecule/shared/restart-hosts.yml"
-    )
-    run = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+def is_(host: str, state: str, unit: str) -> bool:
+    return hosts.run(host, f"systemctl is-{state} --quiet {unit}").returncode == 0
 
 
-def wait_for_every_service(every_host, app_host) -> float:
+def wait_for_every_service(platform, scenario) -> float:
     """Seconds until every unit we ship is running (and still enabled) and every worker has
     registered with its queues again."""
     started = time.monotonic()
-    for host in every_host:
-        for unit in units_of(host):
-            service = host.service(unit)
-            assert wait_until(lambda service=service: service.is_running, timeout=120), unit
-            assert service.is_enabled, unit
-    assert wait_until(lambda: active_queues(app_host) == EXPECTED_WORKERS, timeout=120)
+    for host in scenario.every_host:
+        for unit in scenario.units_of(host):
+            assert wait_until(lambda h=host, u=unit: is_(h, "active", u), timeout=120), unit
+            assert is_(host, "enabled", unit), unit
+    expected = scenario.expected_workers()
+    assert wait_until(lambda: platform.active_queues() == expected, timeout=120)
     return time.monotonic() - started
 
 
 def test_tasks_queued_while_every_worker_is_stopped_survive_a_reboot(
-    every_host, app_host, redis_host, worker_hosts
+    platform, scenario, figures, broker_admin, restart_every_host
 ):
-    broker = broker_admin(redis_host)
-    systemctl_each(worker_hosts, "stop", WORKER_UNITS)
-    batch = new_batch("stopped")
-    before = int(broker.run("LLEN", "default"))
-    publish_tally(app_host, batch, QUEUED_WHILE_STOPPED, keep_results=True)
-    assert int(broker.run("LLEN", "default")) == before + QUEUED_WHILE_STOPPED
-    assert set(batch_states(app_host, batch)) == {"PENDING"}
+    units = hosts.worker_units(scenario.worker_groups)
+    hosts.systemctl(scenario.worker_hosts, "stop", *units)
+    before = int(broker_admin.run("LLEN", "default"))
+    batch = platform.publish_tally(
+        f"stopped-{uuid.uuid4().hex[:8]}", QUEUED_WHILE_STOPPED, keep_results=True
+    )
+    assert int(broker_admin.run("LLEN", "default")) == before + QUEUED_WHILE_STOPPED
+    assert set(platform.states(batch)) == {"PENDING"}
 
     restart_every_host()
-    back_after = wait_for_every_service(every_host, app_host)
-    done: list[int] = []
-
-    def all_done() -> bool:
-        done[:] = batch_states(app_host, batch).get("SUCCESS", [])
-        return len(done) == QUEUED_WHILE_STOPPED
-
-    wait_until(all_done, timeout=120, interval=2)
-    record(
+    back_after = wait_for_every_service(platform, scenario)
+    done = platform.wait_until_done(batch, timeout=120)
+    figures.record(
         "Drill tasks",
         drill="5a every host rebooted, tasks queued, workers stopped",
         sent=QUEUED_WHILE_STOPPED,
@@ -90,28 +62,19 @@ def test_tasks_queued_while_every_worker_is_stopped_survive_a_reboot(
     assert len(done) == QUEUED_WHILE_STOPPED
 
 
-def test_hosts_rebooted_mid_batch(every_host, app_host):
-    batch = new_batch("reboot")
-    publish_tally(app_host, batch, TASKS, HOLD_SECONDS, keep_results=True)
-    assert wait_until(
-        lambda: len(batch_states(app_host, batch).get("SUCCESS", [])) >= 100, timeout=60
+def test_hosts_rebooted_mid_batch(platform, scenario, figures, restart_every_host):
+    batch = platform.publish_tally(
+        f"reboot-{uuid.uuid4().hex[:8]}", TASKS, HOLD_SECONDS, keep_results=True
     )
-    done_before = set(batch_states(app_host, batch).get("SUCCESS", []))
+    assert wait_until(lambda: len(platform.states(batch).get("SUCCESS", [])) >= 100, timeout=60)
+    done_before = set(platform.states(batch).get("SUCCESS", []))
     started = time.monotonic()
     restart_every_host()
-    wait_for_every_service(every_host, app_host)
+    wait_for_every_service(platform, scenario)
     back_after = time.monotonic() - started
-    done: set[int] = set()
-
-    def all_done() -> bool:
-        done.clear()
-        done.update(batch_states(app_host, batch).get("SUCCESS", []))
-        return len(done) == TASKS
-
-    wait_until(all_done, timeout=180, interval=2)
-    final = batch_states(app_host, batch)
-    others = {state: len(indices) for state, indices in final.items() if state != "SUCCESS"}
-    record(
+    done = platform.wait_until_done(batch, timeout=180)
+    others = {s: n for s, n in by_state(platform.states(batch)).items() if s != "SUCCESS"}
+    figures.record(
         "Drill tasks",
         drill="5b every host rebooted mid-batch",
         sent=TASKS,

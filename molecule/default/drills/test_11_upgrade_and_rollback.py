@@ -8,23 +8,12 @@ installing it again, and restarts the same services."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import time
 import uuid
 from pathlib import Path
 
-from conftest import (
-    EXPECTED_WORKERS,
-    active_queues,
-    changed_per_host,
-    main_pid,
-    record,
-    run_site,
-    run_task,
-    units_of,
-    wait_until,
-)
+from labkit.hosts import main_pid
+from labkit.waiting import wait_until
 
 APP_HOME = "/opt/matchbot"
 STALE_RELEASE = f"{APP_HOME}/releases/000000000000-stale"
@@ -52,73 +41,62 @@ def current_release(host) -> str:
     return host.file(f"{APP_HOME}/current").linked_to.rsplit("/", 1)[-1]
 
 
-def unit_pids(every_host) -> dict[tuple[str, str], int]:
+def unit_pids(scenario) -> dict[tuple[str, str], int]:
     return {
-        (host.backend.host, unit): main_pid(host, unit)
-        for host in every_host
-        for unit in units_of(host)
+        (host, unit): main_pid(host, unit)
+        for host in scenario.every_host
+        for unit in scenario.units_of(host)
     }
 
 
 INSTALL_TASK = "app_deploy : Install the release offline into the virtualenv"
 
 
-def task_outcomes(output: str, task: str) -> list[str]:
-    """The per-host outcomes (ok, changed, skipping, …) of every run of `task` in the output."""
-    outcomes, inside = [], False
-    for line in output.splitlines():
-        if line.startswith("TASK ["):
-            inside = line.startswith(f"TASK [{task}]")
-        elif inside and (outcome := re.match(r"^(ok|changed|skipping|failed|fatal): \[", line)):
-            outcomes.append(outcome.group(1))
-    return outcomes
-
-
-def deploy(every_host, label: str, *args: str) -> tuple[set[tuple[str, str]], list[str]]:
+def deploy(scenario, figures, run_site, label: str, *args: str):
     """site.yml with `args`: the (host, unit) pairs whose main process it replaced, and the
     outcomes of the install task."""
-    before = unit_pids(every_host)
-    started = time.monotonic()
+    before = unit_pids(scenario)
     run = run_site(*args)
-    seconds = time.monotonic() - started
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-3000:]
-    after = unit_pids(every_host)
+    assert run.returncode == 0, run.text[-3000:]
+    after = unit_pids(scenario)
     restarted = {key for key, pid in after.items() if pid != before[key]}
-    record(
+    figures.record(
         "Drill tasks",
         drill=f"11 app {label}",
         sent="",
         completed="",
         lost="",
         duplicated="",
-        note=f"{len(restarted)} of {len(after)} units restarted in a {seconds:.0f} s run; "
-        f"changed per host: {changed_per_host(output)}",
+        note=f"{len(restarted)} of {len(after)} units restarted in a {run.seconds:.0f} s run; "
+        f"changed per host: {run.changed_per_host()}",
     )
-    return restarted, task_outcomes(output, INSTALL_TASK)
+    return restarted, run.outcomes(INSTALL_TASK)
 
 
-def assert_serving(app_host) -> None:
-    assert wait_until(lambda: active_queues(app_host) == EXPECTED_WORKERS, timeout=120)
-    assert run_task(app_host, "app.tasks.health.canary")["state"] == "SUCCESS"
+def assert_serving(platform, scenario) -> None:
+    expected = scenario.expected_workers()
+    assert wait_until(lambda: platform.active_queues() == expected, timeout=120)
+    assert platform.run_task("app.tasks.health.canary")["state"] == "SUCCESS"
 
 
 def test_an_upgrade_and_its_rollback_restart_exactly_the_services_that_run_the_app(
-    every_host, app_host, tmp_path
+    every_host, platform, scenario, figures, run_site, tmp_path
 ):
     marker = f"upgrade drill {uuid.uuid4().hex[:8]}"
     project = project_with_a_changed_app(tmp_path / "project", marker)
     app_hosts = [host for host in every_host if host.file(f"{APP_HOME}/current").exists]
-    uses_the_app = {key for key in unit_pids(every_host) if not key[1].startswith("redis-server@")}
+    uses_the_app = {key for key in unit_pids(scenario) if not key[1].startswith("redis-server@")}
     previous = {host.backend.host: current_release(host) for host in app_hosts}
     for host in app_hosts:  # an older release the deploy should prune (two are kept)
         assert host.run(f"mkdir -p {STALE_RELEASE} && touch -d 2020-01-01 {STALE_RELEASE}").rc == 0
 
     restarted, installs = deploy(
-        every_host,
+        scenario,
+        figures,
+        run_site,
         "upgrade",
         "-e",
-        f"app_deploy_project_dir={project}",
+        f"matchbot_project_dir={project}",
         "-e",
         "app_deploy_releases_kept=2",
     )
@@ -136,13 +114,13 @@ def test_an_upgrade_and_its_rollback_restart_exactly_the_services_that_run_the_a
             f"grep -l {marker!r} {APP_HOME}/current/venv/lib/python3*/site-packages/app/__init__.py"
         )
         assert installed.rc == 0, f"{name}: the new release does not carry the changed app"
-        for unit in units_of(host):
+        for unit in scenario.units_of(name):
             assert new_release in host.file(f"/etc/systemd/system/{unit}.service").content_string
-    assert_serving(app_host)
+    assert_serving(platform, scenario)
 
-    restarted, installs = deploy(every_host, "rollback")
+    restarted, installs = deploy(scenario, figures, run_site, "rollback")
     assert restarted == uses_the_app, f"restarted: {sorted(restarted)}"
-    assert installs and set(installs) == {"skipping"}, f"installed again: {installs}"
+    assert installs and set(installs) == {"skipped"}, f"installed again: {installs}"
     for host in app_hosts:
         assert current_release(host) == previous[host.backend.host], host.backend.host
-    assert_serving(app_host)
+    assert_serving(platform, scenario)

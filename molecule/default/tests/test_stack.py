@@ -4,21 +4,13 @@ logs. Faults and security: ../drills/."""
 from __future__ import annotations
 
 import json
-import textwrap
+import time
 
 import pytest
-from conftest import (
-    EXPECTED_WORKERS,
-    WORKER_GROUP_QUEUES,
-    active_queues,
-    address,
-    app_python,
-    http_get,
-    run_task,
-    secret,
-    units_of,
-    wait_until,
-)
+
+from app.core.queues import ALL_QUEUES
+from labkit import http
+from labkit.waiting import wait_until
 
 TASK_PER_QUEUE = {
     "default": ("app.tasks.health.arithmetic", {"operation": "sum", "operands": [1, 2]}),
@@ -32,89 +24,94 @@ TASK_PER_QUEUE = {
 }
 
 
-def test_every_service_runs_and_is_enabled(host):
-    for unit in units_of(host):
+def test_every_queue_of_the_app_is_probed():
+    assert set(TASK_PER_QUEUE) == set(ALL_QUEUES)
+
+
+def test_every_service_runs_and_is_enabled(host, scenario):
+    for unit in scenario.units_of(host.backend.host):
         service = host.service(unit)
         assert service.is_running, unit
         assert service.is_enabled, unit
 
 
-def test_every_worker_registered_with_its_queues(app_host):
-    assert wait_until(lambda: active_queues(app_host) == EXPECTED_WORKERS, timeout=60), (
-        active_queues(app_host)
+def test_every_worker_registered_with_its_queues(platform, scenario):
+    expected = scenario.expected_workers()
+    assert wait_until(lambda: platform.active_queues() == expected, timeout=60), (
+        platform.active_queues()
     )
 
 
 @pytest.mark.parametrize("queue", TASK_PER_QUEUE)
-def test_a_task_on_each_queue_completes_on_a_worker_serving_it(app_host, worker_hosts, queue):
+def test_a_task_on_each_queue_completes_on_a_worker_serving_it(
+    platform, scenario, worker_hosts, queue
+):
     for worker in worker_hosts:  # the upload must exist wherever the task lands
         worker.run(
             "install -o matchbot -g matchbot -d /var/lib/matchbot/uploads && "
             "printf 'id,name\\n1,Acme\\n' > /var/lib/matchbot/uploads/stack-probe.csv"
         )
     name, kwargs = TASK_PER_QUEUE[queue]
-    outcome = run_task(app_host, name, kwargs)
+    outcome = platform.run_task(name, kwargs)
     assert outcome["state"] == "SUCCESS", outcome
     assert outcome["queue"] == queue
-    group = outcome["worker"].split("@")[0]
-    assert queue in WORKER_GROUP_QUEUES[group]
+    assert queue in scenario.expected_workers()[outcome["worker"]]
 
 
-def test_progress_is_reported_and_results_are_retrievable(app_host):
-    code = textwrap.dedent("""
-        import json, time
-        from app.core.celery import app
-        r = app.send_task("app.tasks.health.long_running",
-                          kwargs={"total_steps": 6, "step_seconds": 0.5})
-        seen = []
-        deadline = time.monotonic() + 60
-        while r.state != "SUCCESS" and time.monotonic() < deadline:
-            if r.state == "PROGRESS":
-                seen.append(r.info)
-            time.sleep(0.1)
-        again = app.AsyncResult(r.id).get(timeout=5)
-        print(json.dumps({"seen": seen, "result": again}))
-    """)
-    outcome = app_python(app_host, code)
-    assert outcome["seen"], "no PROGRESS state observed"
-    assert all(p["total"] == 6 for p in outcome["seen"])
-    assert outcome["result"] == {"current": 6, "total": 6}
+def test_progress_is_reported_and_results_are_retrievable(platform):
+    result = platform.celery.send_task(
+        "app.tasks.health.long_running", kwargs={"total_steps": 6, "step_seconds": 0.5}
+    )
+    seen = []
+
+    def finished() -> bool:
+        if result.state == "PROGRESS":
+            seen.append(result.info)
+        return result.state == "SUCCESS"
+
+    assert wait_until(finished, timeout=60, interval=0.1)
+    assert seen, "no PROGRESS state observed"
+    assert all(progress["total"] == 6 for progress in seen)
+    again = platform.celery.AsyncResult(result.id).get(timeout=5)
+    assert again == {"current": 6, "total": 6}
 
 
 @pytest.mark.parametrize("check", ["redis", "celery"])
-def test_health_endpoints_answer_200(app_host, check):
-    status, body = http_get(f"http://{address(app_host)}:8000/health-check/{check}")
+def test_health_endpoints_answer_200(scenario, check):
+    url = f"http://{scenario.address(scenario.app_host)}:8000/health-check/{check}"
+    status, body = http.get(url)
     assert status == 200, body
     assert json.loads(body)["status"] == "ok"
 
 
-def test_flower_refuses_anonymous_and_lists_workers_with_credentials(app_host):
-    url = f"http://{address(app_host)}:5555/api/workers?refresh=1"
-    assert http_get(url)[0] == 401
-    credentials = ("admin", secret("flower-admin"))
+def test_flower_refuses_anonymous_and_lists_workers_with_credentials(scenario):
+    url = f"http://{scenario.address(scenario.app_host)}:5555/api/workers?refresh=1"
+    assert http.get(url)[0] == 401
+    credentials = ("admin", scenario.secret("flower-admin"))
 
     def listed() -> bool:
-        status, body = http_get(url, auth=credentials)
-        return status == 200 and set(EXPECTED_WORKERS) <= set(json.loads(body))
+        status, body = http.get(url, auth=credentials)
+        return status == 200 and set(scenario.expected_workers()) <= set(json.loads(body))
 
     assert wait_until(listed, timeout=60)
 
 
-def test_flower_metrics_reachable_for_prometheus(app_host):
-    status, body = http_get(f"http://{address(app_host)}:5555/metrics")
+def test_flower_metrics_reachable_for_prometheus(scenario):
+    status, body = http.get(f"http://{scenario.address(scenario.app_host)}:5555/metrics")
     assert status == 200
     assert "flower_worker_online" in body
 
 
-def test_logs_rotate_and_services_keep_logging(app_host, worker_hosts):
+def test_logs_rotate_and_services_keep_logging(platform, worker_hosts):
     worker = worker_hosts[0]
     log = "/var/log/matchbot/worker-cpu.log"
     assert worker.run("logrotate -d /etc/logrotate.d/matchbot").rc == 0
     assert worker.run("logrotate -f /etc/logrotate.d/matchbot").rc == 0
     assert worker.file(f"{log}.1").exists
+    rotated_at = time.time()
 
     def logged_again() -> bool:
-        run_task(app_host, "app.tasks.health.canary")
+        platform.run_task("app.tasks.health.canary")
         return "succeeded" in worker.run(f"cat {log}").stdout
 
-    assert wait_until(logged_again, timeout=120, interval=0)
+    assert wait_until(logged_again, timeout=120, interval=0), f"nothing logged since {rotated_at}"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import BROKER_PORT, RedisClient, restarts, secret, wait_until
+from labkit.hosts import restarts
+from labkit.redis_cli import BROKER_PORT, RedisCli
+from labkit.waiting import wait_until
 
 UNIT = "redis-server@broker.service"
 # Debian's redis-server@.service allows 5 starts in 10 s (systemd's defaults), then fails.
@@ -25,13 +27,12 @@ def unit_state(host) -> str:
     return host.run(f"systemctl show -p ActiveState --value {UNIT}").stdout.strip()
 
 
-def test_broker_keeps_retrying_without_its_address_and_serves_once_it_returns(host):
-    hostvars = host.ansible.get_variables()
-    name, network = hostvars["inventory_hostname"], hostvars["lab_network"]
-    address = hostvars["matchbot_private_address"]
-    on_address = RedisClient(host, BROKER_PORT, "monitor", secret("redis-monitor"))
+def test_broker_keeps_retrying_without_its_address_and_serves_once_it_returns(host, scenario):
+    name = host.backend.host
+    network, address = scenario.var(name, "lab_network"), scenario.address(name)
+    on_address = RedisCli(name, BROKER_PORT, "monitor", scenario.secret("redis-monitor"), address)
     since = host.run("date +%s").stdout.strip()
-    before = restarts(host, UNIT)
+    before = restarts(name, UNIT)
 
     docker_network("disconnect", network, name)
     try:
@@ -39,17 +40,13 @@ def test_broker_keeps_retrying_without_its_address_and_serves_once_it_returns(ho
         assert host.run(f"systemctl kill --signal=SIGKILL {UNIT}").rc == 0
         # More automatic restarts than Debian's start limit allows, and still trying.
         assert wait_until(
-            lambda: restarts(host, UNIT) > before + DEBIAN_START_LIMIT, timeout=90, interval=1
-        ), f"{UNIT}: {unit_state(host)} after {restarts(host, UNIT) - before} restarts"
+            lambda: restarts(name, UNIT) > before + DEBIAN_START_LIMIT, timeout=90, interval=1
+        ), f"{UNIT}: {unit_state(host)} after {restarts(name, UNIT) - before} restarts"
         assert unit_state(host) != "failed"
         journal = host.run(f"journalctl -u {UNIT} --since @{since} -p warning -o cat").stdout
         assert f"Could not create server TCP listening socket {address}:{BROKER_PORT}" in journal
     finally:
         docker_network("connect", "--ip", address, network, name)
 
-    def serves_on_its_address() -> bool:
-        reply = host.run(on_address.command_line("PING", extra=("-h", address)))
-        return reply.stdout.strip() == "PONG"
-
-    assert wait_until(serves_on_its_address, timeout=60, interval=1)
+    assert wait_until(on_address.answers, timeout=60, interval=1)
     assert unit_state(host) == "active"

@@ -5,16 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import (
-    BROKER_PORT,
-    CACHE_PORT,
-    CACHE_VOLATILE_KEY,
-    HOST_RESTART_KEY,
-    HOST_RESTART_VALUE,
-    main_pid,
-    restarts,
-    wait_until,
-)
+
+from labkit.hosts import main_pid, restarts
+from labkit.redis_cli import BROKER_PORT, CACHE_PORT
+from labkit.waiting import wait_until
 
 INSTANCES = {"broker": BROKER_PORT, "cache": CACHE_PORT}
 
@@ -160,11 +154,14 @@ def test_scripted_and_transactional_writes_survive_systemctl_restart(host, redis
 def test_systemd_restarts_an_instance_after_sigkill(host, redis_as, name):
     unit = f"redis-server@{name}.service"
     client = redis_as("monitor", INSTANCES[name])
-    pid_before, restarts_before = main_pid(host, unit), restarts(host, unit)
+    pid_before, restarts_before = (
+        main_pid(host.backend.host, unit),
+        restarts(host.backend.host, unit),
+    )
     assert host.run(f"systemctl kill --signal=SIGKILL {unit}").rc == 0
-    assert wait_until(lambda: main_pid(host, unit) not in (0, pid_before))
+    assert wait_until(lambda: main_pid(host.backend.host, unit) not in (0, pid_before))
     assert wait_until(client.answers)
-    assert restarts(host, unit) > restarts_before
+    assert restarts(host.backend.host, unit) > restarts_before
 
 
 def test_broker_key_survives_sigkill(host, redis_as):
@@ -172,9 +169,9 @@ def test_broker_key_survives_sigkill(host, redis_as):
     celery = redis_as("celery")
     value = uuid.uuid4().hex
     assert celery.run("SET", "celery-probe:sigkill", value) == "OK"
-    pid_before = main_pid(host, unit)
+    pid_before = main_pid(host.backend.host, unit)
     assert host.run(f"systemctl kill --signal=SIGKILL {unit}").rc == 0
-    assert wait_until(lambda: main_pid(host, unit) not in (0, pid_before))
+    assert wait_until(lambda: main_pid(host.backend.host, unit) not in (0, pid_before))
     assert wait_until(celery.answers)
     assert celery.run("GET", "celery-probe:sigkill") == value
 
@@ -202,6 +199,7 @@ def test_broker_refuses_writes_instead_of_evicting(redis_as):
     assert redis_as("celery").run("SET", "celery-probe:after-pressure", "ok") == "OK"
 
 
-def test_write_probes_for_the_host_restart(redis_as):
-    assert redis_as("celery").run("SET", HOST_RESTART_KEY, HOST_RESTART_VALUE) == "OK"
-    assert redis_as("app", CACHE_PORT).run("SET", CACHE_VOLATILE_KEY, "x") == "OK"
+def test_write_probes_for_the_host_restart(redis_as, restart_probes):
+    probes = restart_probes
+    assert redis_as("celery").run("SET", probes["broker_key"], probes["broker_value"]) == "OK"
+    assert redis_as("app", CACHE_PORT).run("SET", probes["cache_key"], "x") == "OK"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
+
+from labkit.ansible import run_playbook
 
 BROKER = {"name": "broker", "port": 6379, "maxmemory_policy": "noeviction", "appendonly": True}
 CACHE = {"name": "cache", "port": 6380, "maxmemory_policy": "allkeys-lru"}
@@ -57,22 +58,14 @@ STATE = (
 def test_invalid_variables_fail_before_any_change(host, case):
     extra_vars, message = INVALID[case]
     before = host.run(STATE).stdout
-    run = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
-            "-e",
-            json.dumps(extra_vars),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    run = run_playbook(
+        os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        "-e",
+        json.dumps(extra_vars),
         timeout=300,
     )
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
-    assert message in output, output
-    assert "changed=0" in output, output
+    assert run.returncode != 0, run.text[-3000:]
+    assert any(message in text for text in run.messages()), run.messages()
+    assert not any(run.changed_per_host().values()), run.changed_per_host()
     assert host.run(STATE).stdout == before

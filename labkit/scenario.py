@@ -1,0 +1,103 @@
+"""An inventory of lab hosts as the tests and the benchmark see it: who runs what, where, with
+which credentials. Read from the inventory itself (`ansible-inventory --list`), the worker
+groups from the inventory or, when it sets none, from the celery_worker role's defaults."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labkit import hosts
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_DEFAULTS = ROOT / "roles" / "celery_worker" / "defaults" / "main.yml"
+REDIS_USERS = ("celery", "flower", "monitor", "app", "admin")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    inventory: Path
+
+    @cached_property
+    def _listing(self) -> dict[str, Any]:
+        listing = subprocess.run(
+            ["ansible-inventory", "-i", str(self.inventory), "--list"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        parsed: dict[str, Any] = json.loads(listing.stdout)
+        return parsed
+
+    def hosts(self, group: str) -> list[str]:
+        """Hosts of `group` and of its child groups, in inventory order."""
+        entry = self._listing.get(group, {})
+        found = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            found += [host for host in self.hosts(child) if host not in found]
+        return found
+
+    def groups_of(self, host: str) -> list[str]:
+        return [group for group in self._listing if group != "_meta" and host in self.hosts(group)]
+
+    def var(self, host: str, name: str) -> Any:
+        return self._listing["_meta"]["hostvars"].get(host, {}).get(name)
+
+    def address(self, host: str) -> str:
+        return str(self.var(host, "matchbot_private_address"))
+
+    @property
+    def redis_host(self) -> str:
+        return self.hosts("redis")[0]
+
+    @property
+    def app_host(self) -> str:
+        return self.hosts("backend")[0]
+
+    @property
+    def worker_hosts(self) -> list[str]:
+        return self.hosts("workers")
+
+    @property
+    def every_host(self) -> list[str]:
+        return list(dict.fromkeys(self.hosts("all")))
+
+    @cached_property
+    def worker_groups(self) -> list[dict[str, Any]]:
+        """The worker groups deployed on every worker host: name, queues, …"""
+        groups = self.var(self.worker_hosts[0], "celery_worker_groups")
+        if groups is None:
+            groups = yaml.safe_load(WORKER_DEFAULTS.read_text())["celery_worker_groups"]
+        return list(groups)
+
+    def expected_workers(self) -> dict[str, set[str]]:
+        """Node name → queues, for every worker group on every worker host."""
+        return {
+            f"{group['name']}@{host}": set(group["queues"])
+            for group in self.worker_groups
+            for host in self.worker_hosts
+        }
+
+    def units_of(self, host: str) -> tuple[str, ...]:
+        return hosts.units_of(self.groups_of(host), self.worker_groups)
+
+    @property
+    def secrets_dir(self) -> Path:
+        """<inventory folder>/.secrets, where the lab generates every password."""
+        folder = self.inventory if self.inventory.is_dir() else self.inventory.parent
+        return folder / ".secrets"
+
+    def secret(self, name: str) -> str:
+        """A password generated on the controller (first token of its file)."""
+        return (self.secrets_dir / name).read_text().split()[0]
+
+    def all_secrets(self) -> list[str]:
+        """Every password of the inventory: the Redis ACL users and the Flower login."""
+        names = [f"redis-{user}" for user in REDIS_USERS]
+        return [self.secret(name) for name in [*names, "flower-admin"]]

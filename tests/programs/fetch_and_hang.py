@@ -1,0 +1,29 @@
+"""fetch_and_hang.py URL TRANSPORT QUEUE: consume QUEUE, let the broker hand over a message,
+print "fetching", then hang before reading the reply (the test kills this process)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from kombu import Connection, Consumer, Exchange, Queue
+
+
+def ignore(body: Any, message: Any) -> None:
+    """Never called: the process dies before it reads the message."""
+
+
+def main() -> None:
+    url, transport, name = sys.argv[1:4]
+    queue = Queue(name, Exchange(name), routing_key=name)
+    with Connection(url, transport=transport) as connection:
+        channel = connection.default_channel
+        Consumer(channel, [queue], accept=["json"], callbacks=[ignore]).consume()
+        connection.transport.cycle.on_poll_start()  # the event loop asks for a message
+        print("fetching", flush=True)
+        time.sleep(600)
+
+
+if __name__ == "__main__":
+    main()

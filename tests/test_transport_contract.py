@@ -1,0 +1,119 @@
+"""The kombu and redis-py internals app.core.broker_transport relies on, with the shapes it
+was written against. An upgrade that removes or changes one fails here, before any drill.
+
+When this fails after an upgrade: read the changed code in kombu/redis-py, adapt the
+transport, update the expected shape below, run tests/test_broker_transport.py and the
+drills, then add the version to broker_transport.SUPPORTED.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+import redis
+import redis.connection
+from conftest import RedisServer
+from kombu import Connection
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+
+from app.core import broker_transport
+
+# Methods overridden or called, with their parameters.
+METHODS: dict[str, tuple[Any, str]] = {
+    "Channel._brpop_start (replaced)": (kombu_redis.Channel._brpop_start, "(self, timeout=None)"),
+    "Channel._brpop_read (replaced)": (kombu_redis.Channel._brpop_read, "(self, **options)"),
+    "Channel._put (extended, _publish_batch)": (
+        kombu_redis.Channel._put,
+        "(self, queue, message, **kwargs)",
+    ),
+    "Channel._do_restore_message (extended)": (
+        kombu_redis.Channel._do_restore_message,
+        "(self, payload, exchange, routing_key, pipe, leftmost=False)",
+    ),
+    "Channel.basic_consume (extended)": (
+        kombu_redis.Channel.basic_consume,
+        "(self, queue, *args, **kwargs)",
+    ),
+    "Channel.basic_cancel (extended)": (kombu_redis.Channel.basic_cancel, "(self, consumer_tag)"),
+    "Channel._q_for_pri": (kombu_redis.Channel._q_for_pri, "(self, queue, pri)"),
+    "Channel._lookup": (kombu_redis.Channel._lookup, "(self, exchange, routing_key, default=None)"),
+    "Channel.conn_or_acquire": (kombu_redis.Channel.conn_or_acquire, "(self, client=None)"),
+    "Channel._flush_brpop_reauth": (kombu_redis.Channel._flush_brpop_reauth, "(self)"),
+    "QoS.append (replaced)": (kombu_redis.QoS.append, "(self, message, delivery_tag)"),
+    "virtual.QoS.append": (virtual.QoS.append, "(self, message, delivery_tag)"),
+    "MultiChannelPoller._register": (
+        kombu_redis.MultiChannelPoller._register,
+        "(self, channel, client, type)",
+    ),
+    "PublishBatch.add": (kombu_redis.PublishBatch.add, "(self, name, *args)"),
+    "redis.Redis.parse_response": (
+        redis.Redis.parse_response,
+        "(self, connection, command_name, **options)",
+    ),
+    "redis.Connection.send_command": (
+        redis.connection.Connection.send_command,
+        "(self, *args, **kwargs)",
+    ),
+}
+
+# Attributes read on a live channel (some only exist once it is created), its connection, its
+# poller and its Redis connection.
+CHANNEL_ATTRIBUTES = (
+    "priority_steps",
+    "sep",
+    "unacked_key",
+    "unacked_index_key",
+    "_expires",
+    "_queue_cycle",
+    "active_queues",
+    "brpop_timeout",
+    "global_keyprefix",
+    "_in_poll",
+    "_brpop_sent_at",
+    "_tag_to_queue",
+    "client",
+    "connection",
+    "qos",
+)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_each_method_keeps_the_shape_the_transport_was_written_for(name: str) -> None:
+    method, expected = METHODS[name]
+    assert str(inspect.signature(method)) == expected, name
+
+
+def test_each_attribute_exists_on_a_live_channel(broker: RedisServer) -> None:
+    with Connection(broker.url("celery"), transport=broker_transport.Transport) as connection:
+        channel = connection.default_channel
+        missing = [name for name in CHANNEL_ATTRIBUTES if not hasattr(channel, name)]
+        assert missing == []
+        assert callable(channel.connection._deliver)
+        assert isinstance(channel.connection.cycle._chan_to_sock, dict)
+        pooled = channel.client.connection_pool.get_connection()
+        try:
+            pooled.connect()
+            assert pooled._sock is not None  # the socket the poller must watch
+        finally:
+            channel.client.connection_pool.release(pooled)
+        assert channel.sep == "\x06\x16"
+        assert channel.priority_steps == [0, 3, 6, 9]
+
+
+def test_unacked_entries_keep_kombus_format(broker: RedisServer) -> None:
+    """The pop script writes `unacked` entries kombu's restore reads: [payload, exchange,
+    routing_key], indexed by delivery tag."""
+    assert "'[' .. item .. ', '" in broker_transport.POP_SCRIPT
+    assert kombu_redis.Channel.unacked_key == "unacked"
+    assert kombu_redis.Channel.unacked_index_key == "unacked_index"
+
+
+def test_other_versions_are_refused_with_both_versions_named() -> None:
+    with pytest.raises(broker_transport.UnsupportedVersionError) as refused:
+        broker_transport.check_versions({"kombu": "5.8.0", "redis": "8.1.0"})
+    message = str(refused.value)
+    assert "kombu 5.7.0" in message and "kombu 5.8.0" in message
+    broker_transport.check_versions()  # the installed ones pass
