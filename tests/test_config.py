@@ -171,3 +171,7 @@ def test_every_broken_limit_is_named_at_once() -> None:
         settings(task_soft_time_limit=200, task_time_limit=120, broker_visibility_timeout=60)
     assert "TASK_SOFT_TIME_LIMIT must be below" in str(error.value)
     assert "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT" in str(error.value)
+
+
+def test_an_empty_log_dir_means_no_log_file() -> None:
+    assert settings(log_dir="").log_dir is None

@@ -43,6 +43,19 @@ METHODS: dict[str, tuple[Any, str]] = {
     "Channel.conn_or_acquire": (kombu_redis.Channel.conn_or_acquire, "(self, client=None)"),
     "Channel._flush_brpop_reauth": (kombu_redis.Channel._flush_brpop_reauth, "(self)"),
     "QoS.append (replaced)": (kombu_redis.QoS.append, "(self, message, delivery_tag)"),
+    "QoS._remove_from_indices (extended: owner entry)": (
+        kombu_redis.QoS._remove_from_indices,
+        "(self, delivery_tag, pipe=None)",
+    ),
+    "QoS.restore_by_tag (dead consumers' messages)": (
+        kombu_redis.QoS.restore_by_tag,
+        "(self, tag, client=None, leftmost=False)",
+    ),
+    "Channel.close (extended: liveness key)": (kombu_redis.Channel.close, "(self)"),
+    "Transport.register_with_event_loop (extended: liveness timer)": (
+        kombu_redis.Transport.register_with_event_loop,
+        "(self, connection, loop)",
+    ),
     "virtual.QoS.append": (virtual.QoS.append, "(self, message, delivery_tag)"),
     "MultiChannelPoller._register": (
         kombu_redis.MultiChannelPoller._register,
@@ -53,9 +66,13 @@ METHODS: dict[str, tuple[Any, str]] = {
         redis.Redis.parse_response,
         "(self, connection, command_name, **options)",
     ),
-    "redis.Connection.send_command": (
+    "redis.Connection.send_command (check_health=False)": (
         redis.connection.Connection.send_command,
         "(self, *args, **kwargs)",
+    ),
+    "redis.Connection.check_health (called before registering)": (
+        redis.connection.Connection.check_health,
+        "(self)",
     ),
 }
 
@@ -77,6 +94,8 @@ CHANNEL_ATTRIBUTES = (
     "client",
     "connection",
     "qos",
+    "closed",
+    "unacked_key",
 )
 
 
@@ -100,6 +119,8 @@ def test_each_attribute_exists_on_a_live_channel(broker: RedisServer) -> None:
         finally:
             channel.client.connection_pool.release(pooled)
         assert channel.sep == "\x06\x16"
+        assert isinstance(channel.connection.cycle._channels, set)
+        assert "visibility_timeout" in kombu_redis.Channel.from_transport_options
         assert channel.priority_steps == [0, 3, 6, 9]
 
 

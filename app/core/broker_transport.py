@@ -12,7 +12,24 @@ every publish (and every redelivery) adds a token; a token only says "look again
 or missing token costs at most one `brpop_timeout` (1 s) of latency, never a task. The script
 clears the wake lists of queues it found empty, so tokens do not pile up.
 
-Everything else (acknowledgement, redelivery, the `unacked` format, priorities) is kombu's own.
+**Fast redelivery.** The pop script also records which consumer holds each message
+(`unacked_owner`) and refreshes the consumer's liveness key (`unacked_live.<consumer>`, with a
+TTL of BROKER_CONSUMER_LIVENESS_SECONDS). Each consumer refreshes it three times per period,
+from the worker's event loop (also while every slot runs a long task) and before each fetch,
+and puts back the messages of consumers whose liveness lapsed (SIGKILL, crash, host or network
+lost): a dead worker's tasks are queued again within about 1⅓ periods (20 s by default), not
+after the visibility timeout, which stays the backstop. A clean close deletes the key and
+kombu puts the fetched-but-unstarted messages back at once. Redelivery is kombu's own atomic
+`restore_by_tag`, so two consumers restoring the same message cannot duplicate it.
+
+**Limits.** The pop script decodes each message in Lua (~8 ms of Redis time per MiB): messages
+over BROKER_MAX_MESSAGE_BYTES (1 MiB) are refused at publish with MessageTooLargeError.
+
+**Reconnects.** redis-py's health check may reconnect an idle connection that was killed; it
+runs before the socket is registered with kombu's poller and the fetch is sent without a second
+check, so the reply is read from the socket it comes on. Replies are told apart by their shape.
+
+Everything else (acknowledgement, the `unacked` format, priorities) is kombu's own.
 
 **Selecting it.** `install()` is the one registration point: it refuses a kombu or redis-py
 this module was not written for, then makes kombu resolve `redis://` and `rediss://` URLs to
@@ -26,10 +43,17 @@ Flower's broker view only knows `redis://`). Importing this module changes nothi
   Delete `POP_SCRIPT`, `_pop_command`, `_brpop_start`/`_brpop_read` and the wake lists once
   kombu pops and records in one step (or move the broker to RabbitMQ quorum queues, which
   hold acknowledgements in the broker and which Celery 5.7 supports).
-- `_poll_current_socket`: kombu's poller re-registers a channel's socket only when none is
-  registered, so after a reconnect made by another command it keeps watching the old socket
-  (replies never read). No upstream issue covers it; a fix belongs in kombu's
-  `MultiChannelPoller._client_registered`, which should compare sockets.
+- `_poll_current_socket` and the health check before it: kombu's poller re-registers a
+  channel's socket only when none is registered, so after a reconnect made by another command
+  or by redis-py's health check inside `send_command` it keeps watching the old socket
+  (replies never read; stock kombu 5.7 loses the next message this way, see
+  tests/test_broker_transport.py). No upstream issue covers it; a fix belongs in kombu's
+  `MultiChannelPoller._client_registered` (compare sockets) and `_brpop_start` (health check
+  before registering).
+- The liveness and `unacked_owner`: kombu redelivers only after `visibility_timeout`, and its
+  restore can stall for `unacked_mutex_expire` (300 s) when the process holding the mutex was
+  killed. RabbitMQ redelivers when the consumer's connection drops; kombu's Redis transport
+  has no equivalent.
 It relies on kombu and redis-py internals, listed with their expected shapes in
 tests/test_transport_contract.py; `SUPPORTED` names the versions that test passed on. To
 upgrade kombu or redis-py: run that test and tests/test_broker_transport.py against the new
@@ -38,6 +62,10 @@ version, then add it to `SUPPORTED`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import uuid
 from queue import Empty
 from time import monotonic, time
 from typing import Any
@@ -56,20 +84,32 @@ SCHEMES = ("redis", "rediss")
 WAKE_SUFFIX = "wake"
 WAKE_MARK = "1"
 WAKE_TTL_MS = 24 * 60 * 60 * 1000
+# Beside kombu's `unacked` hash: who holds each message, and each consumer's liveness (the
+# Celery user's ACL pattern `unacked*` covers both).
+OWNERS_SUFFIX = "_owner"
+LIVENESS_SUFFIX = "_live."
+DEFAULT_LIVENESS_SECONDS = 15.0
+# The pop script decodes each message in Lua: ~8 ms of Redis time per MiB. Larger task
+# arguments belong in files (see parse_upload), not in messages.
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 
 # KEYS: the message lists (highest priority first), one wake list per queue, then the unacked
-# index and hash. ARGV: number of message lists, the time, and per message list "1" when its
-# consumer acknowledges (the task must be recorded) or "0" (no_ack, e.g. control replies).
+# index and hash, the owners hash and this consumer's liveness key. ARGV: number of message
+# lists, the time, per message list "1" when its consumer acknowledges (the task must be
+# recorded) or "0" (no_ack, e.g. control replies), this consumer's id, its liveness in ms.
 POP_SCRIPT = """
 local lists = tonumber(ARGV[1])
-local index, unacked = KEYS[#KEYS - 1], KEYS[#KEYS]
+local index, unacked = KEYS[#KEYS - 3], KEYS[#KEYS - 2]
+local owners, live = KEYS[#KEYS - 1], KEYS[#KEYS]
 local function record(item)
   local properties = cjson.decode(item)['properties']
-  local info = properties['delivery_info']
-  redis.call('ZADD', index, ARGV[2], properties['delivery_tag'])
-  redis.call('HSET', unacked, properties['delivery_tag'],
+  local info, tag = properties['delivery_info'], properties['delivery_tag']
+  redis.call('ZADD', index, ARGV[2], tag)
+  redis.call('HSET', unacked, tag,
     '[' .. item .. ', ' .. cjson.encode(info['exchange']) .. ', '
         .. cjson.encode(info['routing_key']) .. ']')
+  redis.call('HSET', owners, tag, ARGV[4])
+  redis.call('SET', live, '1', 'PX', ARGV[5])
 end
 for i = 1, lists do
   local item = redis.call('RPOP', KEYS[i])
@@ -81,10 +121,27 @@ for i = 1, lists do
     return {KEYS[i], item, recorded}
   end
 end
-for i = lists + 1, #KEYS - 2 do
+for i = lists + 1, #KEYS - 4 do
   redis.call('DEL', KEYS[i])
 end
 return false
+"""
+
+# The delivery tags held by consumers whose liveness key has expired (crashed, killed, cut off).
+# KEYS: the owners hash. ARGV: the liveness key prefix.
+DEAD_OWNERS_SCRIPT = """
+local held = redis.call('HGETALL', KEYS[1])
+local alive, dead = {}, {}
+for i = 1, #held, 2 do
+  local consumer = held[i + 1]
+  if alive[consumer] == nil then
+    alive[consumer] = redis.call('EXISTS', ARGV[1] .. consumer) == 1
+  end
+  if not alive[consumer] then
+    dead[#dead + 1] = held[i]
+  end
+end
+return dead
 """
 
 
@@ -106,10 +163,28 @@ class QoS(redis.QoS):
         else:
             super().append(message, delivery_tag)
 
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
+        """kombu's removal (ack, reject, restore), plus the owner entry, in the same step."""
+        return (
+            super()
+            ._remove_from_indices(delivery_tag, pipe)
+            .hdel(self.channel.owners_key, delivery_tag)
+        )
+
 
 class Channel(redis.Channel):
     QoS = QoS
+    from_transport_options: Any = (
+        *redis.Channel.from_transport_options,
+        "consumer_liveness",
+        "max_message_bytes",
+    )
 
+    #: Seconds a consumer's liveness lasts without a refresh; its messages are restored once
+    #: it lapses (BROKER_CONSUMER_LIVENESS_SECONDS). Refreshed three times per period.
+    consumer_liveness: float = DEFAULT_LIVENESS_SECONDS
+    #: Largest message body accepted at publish (BROKER_MAX_MESSAGE_BYTES).
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     #: The last pop found every queue empty: block on the wake lists next.
     idle = False
     #: Delivery tag of the message being delivered that the pop script recorded in `unacked`.
@@ -120,9 +195,59 @@ class Channel(redis.Channel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         #: Queues consumed without acknowledgement (control replies): nothing to record.
         self.no_ack_queues: set[str] = set()
+        #: This consumer, as the owner of the messages it fetched.
+        self.consumer_id = f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self._liveness_due = self._sweep_due = 0.0
         super().__init__(*args, **kwargs)
         if self.global_keyprefix:
             raise ChannelError("app.core.broker_transport does not support global_keyprefix")
+
+    @property
+    def owners_key(self) -> str:
+        return f"{self.unacked_key}{OWNERS_SUFFIX}"
+
+    @property
+    def liveness_prefix(self) -> str:
+        return f"{self.unacked_key}{LIVENESS_SUFFIX}"
+
+    @property
+    def liveness_key(self) -> str:
+        return f"{self.liveness_prefix}{self.consumer_id}"
+
+    @property
+    def liveness_ms(self) -> int:
+        return int(self.consumer_liveness * 1000)
+
+    def keep_alive(self, now: float | None = None) -> None:
+        """Refresh this consumer's liveness (at most three times per period)."""
+        now = monotonic() if now is None else now
+        if now < self._liveness_due:
+            return
+        self._liveness_due = now + self.consumer_liveness / 3
+        with self.conn_or_acquire() as client:
+            client.set(self.liveness_key, "1", px=self.liveness_ms)
+
+    def restore_from_dead_consumers(self, now: float | None = None) -> int:
+        """Put the messages of consumers whose liveness lapsed back in their queues (at most
+        three times per liveness period); how many. A consumer working on a long task keeps
+        its messages: its event loop refreshes its liveness while the task runs."""
+        now = monotonic() if now is None else now
+        if now < self._sweep_due:
+            return 0
+        self._sweep_due = now + self.consumer_liveness / 3
+        with self.conn_or_acquire() as client:
+            tags = client.eval(DEAD_OWNERS_SCRIPT, 1, self.owners_key, self.liveness_prefix)
+            for tag in tags:
+                self.qos.restore_by_tag(bytes_to_str(tag), client=client)
+        return len(tags)
+
+    def close(self) -> None:
+        """This consumer's liveness goes, then kombu's close puts the messages it fetched but
+        did not start back (restores are atomic: a sweeper racing it finds nothing to do)."""
+        if not self.closed:
+            with contextlib.suppress(*self.connection_errors), self.conn_or_acquire() as client:
+                client.delete(self.liveness_key)
+        super().close()
 
     def wake_key(self, queue: str) -> str:
         return f"{queue}{self.sep}{WAKE_SUFFIX}"
@@ -141,8 +266,16 @@ class Channel(redis.Channel):
         lists = [self._q_for_pri(queue, priority) for queue, priority in steps]
         wakes = [self.wake_key(queue) for queue in queues]
         flags = "".join("0" if queue in self.no_ack_queues else "1" for queue, _ in steps)
-        keys = [*lists, *wakes, self.unacked_index_key, self.unacked_key]
-        return ["EVAL", POP_SCRIPT, len(keys), *keys, len(lists), time(), flags]
+        keys = [
+            *lists,
+            *wakes,
+            self.unacked_index_key,
+            self.unacked_key,
+            self.owners_key,
+            self.liveness_key,
+        ]
+        arguments = [len(lists), time(), flags, self.consumer_id, self.liveness_ms]
+        return ["EVAL", POP_SCRIPT, len(keys), *keys, *arguments]
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         if timeout is None:
@@ -150,6 +283,17 @@ class Channel(redis.Channel):
         queues = self._queue_cycle.consume(len(self.active_queues))
         if not queues:
             return
+        if queues and set(queues) - self.no_ack_queues:
+            # Consumers that record what they fetch stay alive, and restore the dead's.
+            self.keep_alive()
+            self.restore_from_dead_consumers()
+        connection = self.client.connection
+        # Order matters. redis-py's health check (health_check_interval) may reconnect, on a
+        # new socket, when the idle one was killed; inside send_command it would do so after
+        # the poller was pointed at the old socket, and the reply would never be read (a
+        # no-ack message lost, an acknowledged one stuck in `unacked`). So: health check
+        # first, then watch the socket it left, then send without a second check.
+        connection.check_health()
         self._poll_current_socket()
         command: list[Any]
         if self.idle:
@@ -157,15 +301,16 @@ class Channel(redis.Channel):
         else:
             command = self._pop_command(queues)
         self._pending_command = str(command[0])
-        self._in_poll = self.client.connection
+        self._in_poll = connection
         self._brpop_sent_at = monotonic()  # type: ignore[assignment]
-        self.client.connection.send_command(*command)
+        connection.send_command(*command, check_health=False)
 
     def _poll_current_socket(self) -> None:
         """Make the poller watch the socket the command goes out on. Other commands on this
-        client (declaring a queue, say) reconnect it after an outage; kombu then still watches
-        the old socket, so the reply is never read and the consumer hangs (control replies
-        after a Redis restart: `celery inspect` and the health check's ping got nothing)."""
+        client (declaring a queue, say) or the health check reconnect it after an outage;
+        kombu then still watches the old socket, so the reply is never read and the consumer
+        hangs (control replies after a Redis restart: `celery inspect` and the health check's
+        ping got nothing)."""
         cycle = self.connection.cycle
         ident = (self, self.client, "BRPOP")
         current = self.client.connection._sock
@@ -181,27 +326,39 @@ class Channel(redis.Channel):
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
-            if self._pending_command == "BRPOP":
-                # Woken by a token, or the wait timed out: look for work either way.
-                self.idle = False
-                raise Empty()
-            if not reply:
-                self.idle = True
-                raise Empty()
-            key, item, recorded = reply
-            payload = loads(bytes_to_str(item))
-            queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
-            self._queue_cycle.rotate(queue)
-            if recorded:
-                self.recorded_tag = payload["properties"]["delivery_tag"]
-            self.connection._deliver(payload, queue)
-            return True
+            # Told apart by shape, not by which command we think is pending: the pop script
+            # answers [list, message, recorded] or nil, a wake BRPOP [wake list, mark] or nil.
+            if isinstance(reply, list) and len(reply) == 3:
+                return self._deliver_popped(reply)
+            if reply is None and self._pending_command == "EVAL":
+                self.idle = True  # every queue was empty: block on the wake lists next
+            else:
+                self.idle = False  # woken by a mark, or the wait timed out: look for work
+            raise Empty()
         finally:
             self.recorded_tag = None
             self._in_poll = None  # type: ignore[assignment]
             self._flush_brpop_reauth()
 
+    def _deliver_popped(self, reply: list[Any]) -> bool:
+        key, item, recorded = reply
+        payload = loads(bytes_to_str(item))
+        queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
+        self._queue_cycle.rotate(queue)
+        if recorded:
+            self.recorded_tag = payload["properties"]["delivery_tag"]
+        self.idle = False
+        self.connection._deliver(payload, queue)
+        return True
+
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        size = len(message.get("body", ""))
+        if size > self.max_message_bytes:
+            raise MessageTooLargeError(
+                f"a message of {size} bytes for queue {queue!r} is over the broker's limit of "
+                f"{self.max_message_bytes} bytes (BROKER_MAX_MESSAGE_BYTES): pass large data "
+                "by reference (a file under DATA_DIR/uploads), not in the task's arguments"
+            )
         batch = kwargs.pop("_publish_batch", None)
         if batch is not None:
             self._put_with_token(queue, message, batch, **kwargs)
@@ -227,10 +384,38 @@ class Channel(redis.Channel):
             return
         for queue in queues:
             pipe.lpush(self.wake_key(queue), WAKE_MARK)
+            pipe.pexpire(self.wake_key(queue), self._expires.get(queue, WAKE_TTL_MS))
+
+
+class MessageTooLargeError(ValueError):
+    """A message over the broker's size limit, refused at publish."""
 
 
 class Transport(redis.Transport):
     Channel = Channel
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """kombu's timers, plus one that keeps this worker's consumers alive and restores the
+        messages of dead ones, also while every slot is busy with long tasks."""
+        super().register_with_event_loop(connection, loop)
+        cycle: Any = self.cycle
+        previous = getattr(cycle, "_liveness_tref", None)
+        if previous is not None:
+            previous.cancel()
+        interval = connection.client.transport_options.get(
+            "consumer_liveness", DEFAULT_LIVENESS_SECONDS
+        )
+        cycle._liveness_tref = loop.call_repeatedly(interval / 3, self._keep_consumers_alive)
+
+    def _keep_consumers_alive(self) -> None:
+        cycle: Any = self.cycle
+        for channel in list(cycle._channels):
+            if set(channel.active_queues) - channel.no_ack_queues:
+                try:
+                    channel.keep_alive()
+                    channel.restore_from_dead_consumers()
+                except channel.connection_errors:
+                    pass  # the broker is away: the next tick tries again
 
 
 class UnsupportedVersionError(RuntimeError):
@@ -258,4 +443,12 @@ def install() -> None:
         TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
 
 
-__all__ = ["POP_SCRIPT", "Channel", "QoS", "Transport", "UnsupportedVersionError", "install"]
+__all__ = [
+    "POP_SCRIPT",
+    "Channel",
+    "MessageTooLargeError",
+    "QoS",
+    "Transport",
+    "UnsupportedVersionError",
+    "install",
+]

@@ -66,6 +66,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "broker_transport_options": {
             "visibility_timeout": settings.broker_visibility_timeout,
+            # app.core.broker_transport: dead consumers' tasks back within seconds, and a
+            # size limit on what the atomic fetch has to decode.
+            "consumer_liveness": settings.broker_consumer_liveness_seconds,
+            "max_message_bytes": settings.broker_max_message_bytes,
             **redis_options,
         },
         "result_backend_transport_options": {**redis_options},

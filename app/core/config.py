@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.redaction import describe_url, redact
@@ -65,8 +65,15 @@ class Settings(BaseSettings):
     # Time limits (seconds): soft raises inside the task, hard kills the process.
     task_soft_time_limit: int = Field(default=25 * 60, gt=0)
     task_time_limit: int = Field(default=30 * 60, gt=0)
-    # Redis redelivers unacknowledged tasks after this; must exceed the hard limit.
+    # Redis redelivers unacknowledged tasks after this; must exceed the hard limit. It is the
+    # backstop: a worker that dies has its tasks back within its liveness (below).
     broker_visibility_timeout: int = Field(default=2 * 60 * 60, gt=0)
+    # A worker refreshes its liveness three times per period; once it lapses (crash, SIGKILL,
+    # host or network lost) the other workers put its unacknowledged tasks back in their
+    # queues. Long enough to ride out a stalled event loop, short enough to redeliver fast.
+    broker_consumer_liveness_seconds: float = Field(default=15.0, ge=1)
+    # Largest task message accepted at publish (the atomic fetch decodes messages in Redis).
+    broker_max_message_bytes: int = Field(default=1024 * 1024, gt=0)
 
     # Retries of transient errors: exponential backoff with full jitter.
     task_max_retries: int = Field(default=5, ge=0)
@@ -129,6 +136,14 @@ class Settings(BaseSettings):
             found.append(urlsplit(self.sentry_dsn).username)
         return [secret for secret in found if secret]
 
+    @field_validator(
+        "log_dir", "sentry_dsn", "result_backend_url", "redis_monitor_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`LOG_DIR=` in an environment file means no log file, not the current folder."""
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:
         problems = []
@@ -141,6 +156,11 @@ class Settings(BaseSettings):
             problems.append(
                 "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or Redis redelivers "
                 f"running tasks ({self.broker_visibility_timeout} <= {self.task_time_limit})"
+            )
+        if self.broker_consumer_liveness_seconds >= self.broker_visibility_timeout:
+            problems.append(
+                "BROKER_CONSUMER_LIVENESS_SECONDS must be below BROKER_VISIBILITY_TIMEOUT "
+                f"({self.broker_consumer_liveness_seconds} >= {self.broker_visibility_timeout})"
             )
         problems += [
             f"{name} must be a redis://, rediss:// or unix:// URL"

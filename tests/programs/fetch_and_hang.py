@@ -1,8 +1,10 @@
-"""fetch_and_hang.py URL TRANSPORT QUEUE: consume QUEUE, let the broker hand over a message,
-print "fetching", then hang before reading the reply (the test kills this process)."""
+"""fetch_and_hang.py URL TRANSPORT QUEUE [OPTIONS]: consume QUEUE (OPTIONS: transport options as
+JSON), let the broker hand over a message, print "fetching", then hang before reading the
+reply (the test kills this process)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any
@@ -16,8 +18,9 @@ def ignore(body: Any, message: Any) -> None:
 
 def main() -> None:
     url, transport, name = sys.argv[1:4]
+    options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
     queue = Queue(name, Exchange(name), routing_key=name)
-    with Connection(url, transport=transport) as connection:
+    with Connection(url, transport=transport, transport_options=options) as connection:
         channel = connection.default_channel
         Consumer(channel, [queue], accept=["json"], callbacks=[ignore]).consume()
         connection.transport.cycle.on_poll_start()  # the event loop asks for a message

@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from app.core.broker_transport import MessageTooLargeError
+
 BAD_CALLS = [
     (
         "wrong type",
@@ -43,7 +45,7 @@ BAD_CALLS = [
     (
         "oversized string",
         "app.tasks.files.parse_upload",
-        {"path": "x" * 1_000_000},
+        {"path": "x" * 300_000},
         "path: String should have at most 255 characters",
     ),
     (
@@ -69,6 +71,19 @@ def test_bad_call_fails_with_its_message(platform, figures, what, name, kwargs, 
     )
     assert outcome["state"] == "FAILURE", outcome
     assert message.lower() in str(outcome["result"]).lower(), outcome
+
+
+def test_a_message_over_the_broker_limit_is_refused_at_publish(platform, figures):
+    """A task message over BROKER_MAX_MESSAGE_BYTES (1 MiB) never reaches Redis: the publisher
+    gets the error, naming the limit."""
+    with pytest.raises(MessageTooLargeError, match="BROKER_MAX_MESSAGE_BYTES") as refused:
+        platform.run_task("app.tasks.files.parse_upload", {"path": "x" * 2_000_000})
+    figures.record(
+        "Drill 7 - bad task input",
+        input="2 MB argument",
+        state="refused at publish",
+        message=str(refused.value)[:70],
+    )
 
 
 def test_malformed_payload_is_rejected_and_the_queue_moves_on(platform, figures, broker_admin):

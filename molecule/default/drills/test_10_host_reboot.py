@@ -2,7 +2,9 @@
 a) with tasks queued while every worker is stopped: they wait in the broker, survive the reboot
    and run once the workers come back by themselves (enabled units, no manual start);
 b) mid-batch: all services come back enabled and running, no acknowledged task is lost (those
-   finished before the reboot keep their results), and the rest run after it."""
+   finished before the reboot keep their results), and the rest run after it: the tasks the
+   old workers held come back through their lapsed liveness, not the two-hour visibility
+   timeout (production's, which the drills keep)."""
 
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ def test_hosts_rebooted_mid_batch(platform, scenario, figures, restart_every_hos
     wait_for_every_service(platform, scenario)
     back_after = time.monotonic() - started
     done = platform.wait_until_done(batch, timeout=180)
+    all_done_after = time.monotonic() - started
     others = {s: n for s, n in by_state(platform.states(batch)).items() if s != "SUCCESS"}
     figures.record(
         "Drill tasks",
@@ -81,15 +84,14 @@ def test_hosts_rebooted_mid_batch(platform, scenario, figures, restart_every_hos
         completed=len(done),
         lost=TASKS - len(done),
         duplicated="n/a (cache reset)",
-        note=f"{len(done_before)} done before, kept: {done_before <= done}; up {back_after:.0f} s; "
-        f"not done: {others or 'none'}",
+        note=f"{len(done_before)} done before, kept: {done_before <= done}; up {back_after:.0f} s, "
+        f"all done {all_done_after:.0f} s after the restart; not done: {others or 'none'}",
     )
     assert done_before <= done, f"results lost: {sorted(done_before - done)[:10]}"
-    # Tasks not finished at the reboot must run afterwards. Three causes of stragglers were
-    # seen and fixed: a fetch cut between BRPOP and HSET (PENDING; app.core.broker_transport),
-    # a retry that could not be published (FAILURE; MatchbotTask.retry requeues) and a result
-    # that could not be stored (STARTED; workers retry result writes). The guarantee is the
-    # assertion above (no acknowledged task lost); stragglers are reported with their states
-    # and held to 1 %.
+    # Every task not finished at the reboot runs afterwards. Causes of stragglers seen and
+    # fixed: a fetch cut between BRPOP and HSET (PENDING; app.core.broker_transport), a retry
+    # that could not be published (FAILURE; MatchbotTask.retry requeues), a result that could
+    # not be stored (STARTED; workers retry result writes), and tasks held by the workers that
+    # went down, waiting out the visibility timeout (now restored once their liveness lapses).
     not_done = sorted(set(range(TASKS)) - done)
-    assert len(not_done) <= TASKS // 100, f"{len(not_done)} tasks not done: {not_done[:10]}"
+    assert not not_done, f"{len(not_done)} tasks not done: {not_done[:10]}"

@@ -1,0 +1,78 @@
+"""A warm shutdown (systemctl stop: SIGTERM) lets the running task finish and puts the tasks the
+worker had prefetched but not started back in the queue at once, not after the visibility
+timeout or a liveness lapse. Measured on a worker of its own, on a Redis of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import ROOT, RedisServer, start_redis, wait_until
+from redis import Redis
+
+from app.core.celery import create_celery_app
+from app.core.config import Settings
+
+TASKS = 5
+
+
+@pytest.fixture
+def lone_redis(workdir: Any) -> Iterator[RedisServer]:
+    server = start_redis("warm-stop", workdir / f"warm-stop-{time.time_ns()}", None, ["--save", ""])
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+def test_a_warm_stop_returns_the_prefetched_tasks_at_once(lone_redis, workdir):
+    url = f"redis://127.0.0.1:{lone_redis.port}/0"
+    env = {**os.environ, "REDIS_URL": url, "CACHE_URL": url, "DATA_DIR": str(workdir / "warm")}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.main",
+            "worker",
+            "-Q",
+            "default",
+            "-P",
+            "threads",
+            "-c",
+            "1",
+            "--prefetch-multiplier",
+            str(TASKS),
+            "-n",
+            f"warm-{os.getpid()}@test",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = create_celery_app(Settings(redis_url=url, cache_url=url))
+    redis = Redis(port=lone_redis.port, decode_responses=True)
+    try:
+        results = [
+            client.send_task("app.tasks.health.long_running", kwargs={"total_steps": 2})
+            for _ in range(TASKS)
+        ]
+        # One task runs; the worker holds the others, fetched but not started.
+        assert wait_until(lambda: results[0].state == "PROGRESS", timeout=60)
+        assert wait_until(lambda: redis.hlen("unacked") == TASKS, timeout=30)
+        stopping = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+        stopped_in = time.monotonic() - stopping
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    print(f"warm stop: exited {stopped_in:.1f} s after SIGTERM, {redis.llen('default')} back")
+    assert results[0].state == "SUCCESS"  # the running task finished
+    assert redis.llen("default") == TASKS - 1  # the others are queued again, right away
+    assert redis.hlen("unacked") == 0  # and nothing waits for a redelivery
