@@ -133,6 +133,12 @@ def latency(platform: Platform, rate: float, seconds: float, round_trips: int) -
     """Enqueue → start at a fixed offered load (the canary's own clock minus the publish time;
     one machine, one clock), then delay().get() round trips one at a time."""
     celery = platform.celery
+    # Measured on a settled stack: every worker registered (a drain just restarted them) and
+    # warmed up, so start-up is not counted as latency.
+    expected = LAB.expected_workers()
+    seconds_until(lambda: platform.active_queues() == expected, timeout=120, interval=1)
+    for _ in range(20):
+        celery.send_task(CANARY, queue="default").get(timeout=30)
     sent: list[tuple[str, float]] = []
     started = time.monotonic()
     with celery.producer_or_acquire() as producer:
