@@ -23,6 +23,7 @@ import pytest
 import redis
 import yaml
 
+from labkit.figures import Figures, table_lines
 from labkit.waiting import poll
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -257,3 +258,19 @@ def data_dir(settings: Any) -> Path:
     uploads = settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     return Path(settings.data_dir)
+
+
+FIGURES = Figures()
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    """record(table, **row): a row of a table printed at the end of the session."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for title, rows in FIGURES.tables().items():
+        terminalreporter.write_sep("=", title)
+        for line in table_lines(rows):
+            terminalreporter.write_line(line)

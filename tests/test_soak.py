@@ -4,12 +4,12 @@ message that was running when its consumer died runs again) are counted and prin
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from conftest import ROOT, RedisServer
@@ -35,7 +35,7 @@ def start_consumer(broker: RedisServer, run: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-def test_random_sigkills_lose_no_message(broker: RedisServer) -> None:
+def test_random_sigkills_lose_no_message(broker: RedisServer, figures: Any) -> None:
     url, run = broker.url("celery"), f"{time.time_ns()}"
     admin = broker.client()
     queues = [Queue(n, Exchange(n), routing_key=n, max_priority=9) for n in QUEUES]
@@ -68,7 +68,7 @@ def test_random_sigkills_lose_no_message(broker: RedisServer) -> None:
         for consumer in consumers:
             consumer.wait(timeout=30)
     counts = {int(k): int(v) for k, v in admin.hgetall(counted).items()}
-    figures = {
+    result = {
         "messages": MESSAGES,
         "kills": kills,
         "seconds": round(time.monotonic() - started, 1),
@@ -76,6 +76,6 @@ def test_random_sigkills_lose_no_message(broker: RedisServer) -> None:
         "missing": MESSAGES - len(counts),
         "duplicated": sum(1 for runs in counts.values() if runs > 1),
     }
-    print("soak:", json.dumps(figures))
-    assert done, figures
-    assert figures["missing"] == 0, figures
+    figures.record("Transport: redelivery", test="random SIGKILL soak", **result)
+    assert done, result
+    assert result["missing"] == 0, result

@@ -30,7 +30,7 @@ def lone_redis(workdir: Any) -> Iterator[RedisServer]:
     server.process.wait(timeout=10)
 
 
-def test_a_warm_stop_returns_the_prefetched_tasks_at_once(lone_redis, workdir):
+def test_a_warm_stop_returns_the_prefetched_tasks_at_once(lone_redis, workdir, figures):
     url = f"redis://127.0.0.1:{lone_redis.port}/0"
     env = {**os.environ, "REDIS_URL": url, "CACHE_URL": url, "DATA_DIR": str(workdir / "warm")}
     worker = subprocess.Popen(
@@ -72,7 +72,12 @@ def test_a_warm_stop_returns_the_prefetched_tasks_at_once(lone_redis, workdir):
     finally:
         if worker.poll() is None:
             worker.kill()
-    print(f"warm stop: exited {stopped_in:.1f} s after SIGTERM, {redis.llen('default')} back")
+    figures.record(
+        "Transport: redelivery",
+        test="warm stop (SIGTERM) with prefetched tasks",
+        seconds=round(stopped_in, 1),
+        note=f"{redis.llen('default')} of {TASKS - 1} prefetched back in the queue at exit",
+    )
     assert results[0].state == "SUCCESS"  # the running task finished
     assert redis.llen("default") == TASKS - 1  # the others are queued again, right away
     assert redis.hlen("unacked") == 0  # and nothing waits for a redelivery
