@@ -34,3 +34,11 @@ def table_lines(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns) for row in rows]
     return lines
+
+
+def write_tables(terminalreporter: Any, figures: Figures) -> None:
+    """Every table of `figures`, at the end of a pytest session (pytest_terminal_summary)."""
+    for title, rows in figures.tables().items():
+        terminalreporter.write_sep("=", title)
+        for line in table_lines(rows):
+            terminalreporter.write_line(line)

@@ -16,7 +16,7 @@ import pytest
 import testinfra
 
 from labkit.ansible import PlaybookRun, run_playbook
-from labkit.figures import Figures, table_lines
+from labkit.figures import Figures, write_tables
 from labkit.platform import Platform
 from labkit.redis_cli import BROKER_PORT, RedisCli
 from labkit.scenario import Scenario
@@ -36,10 +36,7 @@ def figures() -> Figures:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for title, rows in FIGURES.tables().items():
-        terminalreporter.write_sep("=", title)
-        for line in table_lines(rows):
-            terminalreporter.write_line(line)
+    write_tables(terminalreporter, FIGURES)
 
 
 def testinfra_host(name: str) -> testinfra.host.Host:

@@ -23,7 +23,7 @@ import pytest
 import redis
 import yaml
 
-from labkit.figures import Figures, table_lines
+from labkit.figures import Figures, write_tables
 from labkit.waiting import poll
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +270,4 @@ def figures() -> Figures:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for title, rows in FIGURES.tables().items():
-        terminalreporter.write_sep("=", title)
-        for line in table_lines(rows):
-            terminalreporter.write_line(line)
+    write_tables(terminalreporter, FIGURES)
