@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,13 +103,17 @@ class RedisServer:
 
 
 def start_redis(
-    name: str, workdir: Path, users: dict[str, list[str]] | None, options: list[str]
+    name: str,
+    workdir: Path,
+    users: dict[str, list[str]] | None,
+    options: list[str],
+    passwords: dict[str, str] | None = None,
 ) -> RedisServer:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed (scripts/test installs Debian's package)")
     workdir.mkdir(parents=True)
     port = free_port()
-    passwords = {user: secrets.token_hex(16) for user in users or {}}
+    passwords = passwords or {user: secrets.token_hex(16) for user in users or {}}
     args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
     if users is not None:
         acl = workdir / "users.acl"
@@ -271,3 +276,136 @@ def figures() -> Figures:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     write_tables(terminalreporter, FIGURES)
+
+
+# --- A replicated broker watched by three Sentinels (high availability) ------------------------
+
+MASTER = "matchbot-broker"
+
+
+@dataclass
+class SentinelSet:
+    """A primary, a replica and three Sentinels on loopback, with the redis role's users."""
+
+    servers: list[RedisServer]
+    sentinel_ports: list[int]
+    sentinels: list[subprocess.Popen[bytes]]
+    passwords: dict[str, str]
+
+    def url(self, user: str) -> str:
+        """The app's form: one sentinel:// URL per Sentinel, the primary's user in each."""
+        password = self.passwords[user]
+        return ";".join(
+            f"sentinel://{user}:{password}@127.0.0.1:{port}/0" for port in self.sentinel_ports
+        )
+
+    def sentinel_kwargs(self) -> dict[str, str]:
+        return {"username": "sentinel-client", "password": self.passwords["sentinel-client"]}
+
+    def sentinel(self, index: int = 0, user: str = "admin") -> redis.Redis:
+        return redis.Redis(
+            port=self.sentinel_ports[index],
+            username=user,
+            password=self.passwords[user],
+            decode_responses=True,
+        )
+
+    def primary(self) -> RedisServer:
+        _host, port = self.sentinel().execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", MASTER)
+        return next(server for server in self.servers if server.port == int(port))
+
+    def replicas_online(self) -> int:
+        info = self.primary().client().info("replication")
+        return sum(
+            1
+            for key, value in info.items()
+            if key.startswith("slave")
+            and isinstance(value, dict)
+            and value.get("state") == "online"
+        )
+
+
+# What the app asks of a Sentinel (where the primary is, whether a failover is possible), as
+# the `sentinel-client` user; the Sentinels authenticate to Redis and to each other as `admin`
+# here. (The redis role's replicated set, with its own users, is issue 12's work.)
+SENTINEL_CLIENT_RULES = [
+    "-@all", "+auth", "+hello", "+ping", "+client|setname", "+subscribe",
+    "+sentinel|get-master-addr-by-name", "+sentinel|masters", "+sentinel|master",
+    "+sentinel|replicas", "+sentinel|slaves", "+sentinel|sentinels", "+sentinel|ckquorum",
+]  # fmt: skip
+
+
+def sentinel_conf(port: int, primary: int, passwords: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            f"port {port}",
+            "bind 127.0.0.1",
+            "sentinel announce-ip 127.0.0.1",
+            "user default off",
+            f"user admin on >{passwords['admin']} allchannels +@all",
+            f"user sentinel-client on >{passwords['sentinel-client']} "
+            + " ".join(SENTINEL_CLIENT_RULES),
+            "sentinel sentinel-user admin",
+            f"sentinel sentinel-pass {passwords['admin']}",
+            f"sentinel monitor {MASTER} 127.0.0.1 {primary} 2",
+            f"sentinel auth-user {MASTER} admin",
+            f"sentinel auth-pass {MASTER} {passwords['admin']}",
+            f"sentinel down-after-milliseconds {MASTER} 1000",
+            f"sentinel failover-timeout {MASTER} 10000",
+            "",
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def sentinel_set(workdir: Path) -> Iterator[SentinelSet]:
+    if shutil.which("redis-sentinel") is None:
+        pytest.fail("redis-sentinel is not installed (scripts/test installs Debian's package)")
+    users = {
+        user: rules
+        for user, rules in role_acl_users().items()
+        if user in ("celery", "flower", "monitor", "admin")
+    }
+    names = [*users, "sentinel-client"]
+    passwords = {user: secrets.token_hex(16) for user in names}
+    base = workdir / f"sentinel-set-{time.monotonic_ns()}"
+    common = [
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--replica-announce-ip",
+        "127.0.0.1",
+        "--masteruser",
+        "admin",
+        "--masterauth",
+        passwords["admin"],
+    ]
+    primary = start_redis("primary", base / "primary", users, common, passwords)
+    replica = start_redis(
+        "replica",
+        base / "replica",
+        users,
+        [*common, "--replicaof", "127.0.0.1", str(primary.port)],
+        passwords,
+    )
+    ports = [free_port() for _ in range(3)]
+    processes = []
+    for port in ports:
+        conf = base / f"sentinel-{port}.conf"
+        conf.write_text(sentinel_conf(port, primary.port, passwords))
+        processes.append(subprocess.Popen(["redis-sentinel", str(conf)], stdout=subprocess.DEVNULL))
+    sentinels = SentinelSet([primary, replica], ports, processes, passwords)
+
+    def ready() -> bool:
+        try:
+            quorum = sentinels.sentinel(0).execute_command("SENTINEL", "CKQUORUM", MASTER)
+            return str(quorum).startswith("OK 3") and sentinels.replicas_online() == 1
+        except redis.RedisError:
+            return False
+
+    wait_until(ready, timeout=30, interval=0.3)
+    yield sentinels
+    for process in [*processes, primary.process, replica.process]:
+        process.terminate()
+        process.wait(timeout=10)

@@ -52,6 +52,23 @@ METHODS: dict[str, tuple[Any, str]] = {
         "(self, tag, client=None, leftmost=False)",
     ),
     "Channel.close (extended: liveness key)": (kombu_redis.Channel.close, "(self)"),
+    "QoS.restore_unacked (extended: not on a released connection)": (
+        kombu_redis.QoS.restore_unacked,
+        "(self, client=None)",
+    ),
+    "SentinelChannel._sentinel_managed_pool (extended: Sentinels without retries)": (
+        kombu_redis.SentinelChannel._sentinel_managed_pool,
+        "(self, asynchronous=False)",
+    ),
+    "Channel._subscribe (extended: no silent pub/sub reconnect)": (
+        kombu_redis.Channel._subscribe,
+        "(self)",
+    ),
+    "PubSub._reconnect (why: reconnects, then a blocking read)": (
+        redis.client.PubSub._reconnect,
+        "(self, conn, error: Optional[Exception] = None, failure_count: Optional[int] = None, "
+        "start_time: Optional[float] = None, command_name: Optional[str] = None) -> None",
+    ),
     "Transport.register_with_event_loop (extended: liveness timer)": (
         kombu_redis.Transport.register_with_event_loop,
         "(self, connection, loop)",

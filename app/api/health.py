@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from app.api.deps import ApiContext, context
+from app.core import redis_endpoints
 from app.core.queues import QueueName
 
 router = APIRouter(prefix="/health-check", tags=["health"])
@@ -29,30 +30,80 @@ def reason_for(error: Exception, ctx: ApiContext) -> str:
     return ctx.safe(f"{type(error).__name__}: {error}")
 
 
-def probe(url: str, ctx: ApiContext, *, persistence: bool) -> dict[str, Any]:
-    timeout = ctx.settings.redis_health_timeout_seconds
-    client = redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+def probe(url: str, master: str, ctx: ApiContext, *, persistence: bool) -> dict[str, Any]:
+    """PING (and, for the broker, persistence and replication) through the monitor user; with
+    Sentinels, on the primary they name, and what the Sentinels see."""
+    settings = ctx.settings
+    timeout = settings.redis_health_timeout_seconds
+    client = redis_endpoints.client(
+        url, master=master, sentinel_kwargs=settings.sentinel_kwargs(), timeout=timeout
     )
     started = time.perf_counter()
     try:
         client.ping()
         report: dict[str, Any] = {"ok": True}
         if persistence:
-            info = client.info("persistence")
-            report["loading"] = bool(int(info.get("loading", 0)))
-            report["aof_enabled"] = bool(int(info.get("aof_enabled", 0)))
-            report["aof_last_write_status"] = info.get("aof_last_write_status")
-            if report["loading"]:
-                report.update(ok=False, reason="still loading its data")
-            elif report["aof_enabled"] and report["aof_last_write_status"] != "ok":
-                report.update(ok=False, reason="the last AOF write failed")
+            report.update(persistence_report(client.info("persistence")))
+            report.update(replication_report(client.info("replication")))
     except redis.exceptions.RedisError as error:
         report = {"ok": False, "reason": reason_for(error, ctx)}
     finally:
         client.close()
     report["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    if redis_endpoints.parse(url).sentinel:
+        report["sentinels"] = sentinels_report(url, master, ctx)
     return report
+
+
+def persistence_report(info: dict[str, Any]) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "loading": bool(int(info.get("loading", 0))),
+        "aof_enabled": bool(int(info.get("aof_enabled", 0))),
+        "aof_last_write_status": info.get("aof_last_write_status"),
+    }
+    if report["loading"]:
+        report.update(ok=False, reason="still loading its data")
+    elif report["aof_enabled"] and report["aof_last_write_status"] != "ok":
+        report.update(ok=False, reason="the last AOF write failed")
+    return report
+
+
+def replication_report(info: dict[str, Any]) -> dict[str, Any]:
+    """The instance's role and, on a primary, its replicas' link state."""
+    replicas = [
+        {"address": f"{value['ip']}:{value['port']}", "state": value["state"], "lag": value["lag"]}
+        for key, value in sorted(info.items())
+        if key.startswith("slave") and isinstance(value, dict)
+    ]
+    return {"role": info.get("role"), "replicas": replicas}
+
+
+def sentinels_report(url: str, master: str, ctx: ApiContext) -> dict[str, Any]:
+    """How many Sentinels answer, the primary they name, and whether they can fail over."""
+    settings = ctx.settings
+    answering, primaries, quorum = 0, set(), False
+    for _address, sentinel in redis_endpoints.sentinel_clients(
+        url,
+        sentinel_kwargs=settings.sentinel_kwargs(),
+        timeout=settings.redis_health_timeout_seconds,
+    ):
+        try:
+            address = sentinel.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", master)
+            if address:
+                primaries.add(":".join(str(part) for part in address))
+            quorum = quorum or str(
+                sentinel.execute_command("SENTINEL", "CKQUORUM", master)
+            ).startswith("OK")
+            answering += 1
+        except redis.exceptions.RedisError:
+            continue
+        finally:
+            sentinel.close()
+    return {
+        "answering": answering,
+        "primary": sorted(primaries)[0] if len(primaries) == 1 else sorted(primaries),
+        "failover_possible": quorum,
+    }
 
 
 def answer(checks: dict[str, Any]) -> JSONResponse:
@@ -63,11 +114,17 @@ def answer(checks: dict[str, Any]) -> JSONResponse:
 
 @router.get("/redis")
 def redis_health(ctx: Context) -> JSONResponse:
-    """Broker (PING + persistence through the monitor user) and cache (PING)."""
+    """Broker (PING + persistence + replication through the monitor user) and cache (PING).
+    With Sentinels: on the primaries they name, plus what the Sentinels see."""
+    settings = ctx.settings
     return answer(
         {
-            "broker": probe(ctx.settings.monitor_url, ctx, persistence=True),
-            "cache": probe(ctx.settings.cache_url, ctx, persistence=False),
+            "broker": probe(
+                settings.monitor_url, settings.redis_sentinel_master, ctx, persistence=True
+            ),
+            "cache": probe(
+                settings.cache_url, settings.cache_sentinel_master, ctx, persistence=False
+            ),
         }
     )
 

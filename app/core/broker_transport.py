@@ -72,10 +72,16 @@ from typing import Any
 
 import kombu
 import redis as redis_py
+from celery.app.backends import BACKEND_ALIASES
+from celery.backends import redis as celery_redis
 from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from app.core import redis_endpoints
 
 # The versions whose internals this module was written against and tested with.
 SUPPORTED = {"kombu": ("5.7.0",), "redis": ("8.1.0",)}
@@ -156,6 +162,18 @@ class _PipelineBatch:
 
 
 class QoS(redis.QoS):
+    def restore_unacked(self, client: Any = None) -> None:
+        """kombu's restore at close, unless the connection is already released: on a lost
+        broker (a failover) Celery closes the channel after its connection, and kombu's
+        restore would build a new pool from nothing and stop the worker ("Unrecoverable
+        error: 'NoneType' object has no attribute 'hostname'", drill HA-1). The messages stay
+        recorded with this consumer as owner; once its liveness lapses the living consumers
+        restore them (the reconnected worker among them)."""
+        if client is None and getattr(self.channel.connection, "client", None) is None:
+            self._delivered.clear()
+            return
+        super().restore_unacked(client)
+
     def append(self, message: Any, delivery_tag: str) -> None:
         if delivery_tag == self.channel.recorded_tag:
             # The pop script has recorded it in `unacked` already: only track it locally.
@@ -248,6 +266,19 @@ class Channel(redis.Channel):
             with contextlib.suppress(*self.connection_errors), self.conn_or_acquire() as client:
                 client.delete(self.liveness_key)
         super().close()
+
+    def _subscribe(self) -> None:
+        """Subscribe as kombu does, on a pub/sub connection redis-py may not reconnect by
+        itself. redis-py 6+ retries a failed pub/sub read by reconnecting and reading again,
+        blocking with no timeout on the new socket, which kombu's poller does not watch and
+        where nothing is subscribed: when Redis drops the connection and answers again at once
+        (a switchover's CLIENT KILL, a quick restart) the worker's event loop hangs for good,
+        deaf to tasks and control. With no retries the error reaches kombu, which reconnects
+        the consumer and subscribes again (tests/test_sentinel.py)."""
+        super()._subscribe()
+        connection = self.subclient.connection
+        if connection is not None:
+            connection.retry = Retry(NoBackoff(), 0)
 
     def wake_key(self, queue: str) -> str:
         return f"{queue}{self.sep}{WAKE_SUFFIX}"
@@ -391,6 +422,32 @@ class MessageTooLargeError(ValueError):
     """A message over the broker's size limit, refused at publish."""
 
 
+class SentinelChannel(Channel, redis.SentinelChannel):
+    """The same channel on the primary a set of Sentinels names (`sentinel://` URLs): kombu's
+    SentinelChannel finds the primary, ours fetches atomically from it."""
+
+    from_transport_options: Any = tuple(
+        dict.fromkeys(
+            (*Channel.from_transport_options, *redis.SentinelChannel.from_transport_options)
+        )
+    )
+
+    def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
+        """kombu's pool on the primary, asking the Sentinels without retries."""
+        pool = super()._sentinel_managed_pool(asynchronous)
+        manager: Any = self._async_sentinel_manager if asynchronous else self._sentinel_manager
+        redis_endpoints.without_retries(manager)
+        return pool
+
+
+class SentinelResultBackend(celery_redis.SentinelBackend):  # type: ignore[misc]
+    """Celery's result backend on the primary the Sentinels name, asking them without
+    retries (as the broker does)."""
+
+    def _get_sentinel_instance(self, **params: Any) -> Any:
+        return redis_endpoints.without_retries(super()._get_sentinel_instance(**params))
+
+
 class Transport(redis.Transport):
     Channel = Channel
 
@@ -435,12 +492,20 @@ def check_versions(installed: dict[str, str] | None = None) -> None:
             )
 
 
+class SentinelTransport(Transport):
+    default_port: Any = 26379
+    Channel = SentinelChannel
+
+
 def install() -> None:
-    """Make `redis://` and `rediss://` URLs select this transport in this process (the one
-    registration point; idempotent). Raises UnsupportedVersionError first if needed."""
+    """Make `redis://`, `rediss://` and `sentinel://` URLs select these transports in this
+    process (the one registration point; idempotent). Raises UnsupportedVersionError first if
+    needed."""
     check_versions()
     for scheme in SCHEMES:
         TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
+    TRANSPORT_ALIASES["sentinel"] = f"{__name__}:SentinelTransport"
+    BACKEND_ALIASES["sentinel"] = f"{__name__}:SentinelResultBackend"
 
 
 __all__ = [
@@ -448,6 +513,9 @@ __all__ = [
     "Channel",
     "MessageTooLargeError",
     "QoS",
+    "SentinelChannel",
+    "SentinelResultBackend",
+    "SentinelTransport",
     "Transport",
     "UnsupportedVersionError",
     "install",

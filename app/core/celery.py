@@ -11,9 +11,16 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
-from app.core import broker_transport
+from app.core import broker_transport, redis_endpoints
 from app.core.config import ResultDetail, Settings
 from app.core.queues import ALL_QUEUES, TASK_MODULE_QUEUES, QueueName, task_routes
+
+SOCKET_TIMEOUT = 10
+# Idle connections are PINGed before use after this long, and kombu drops the worker's pub/sub
+# and blocking-pop connections once their PINGs or replies are this overdue (twice for
+# pub/sub): a primary cut off by a partition, whose sockets never error, is left within
+# ~10 s instead of ~50 s with kombu's 25 (drill HA-4).
+HEALTH_CHECK_SECONDS = 5
 
 
 class MatchbotCelery(Celery):  # type: ignore[misc]
@@ -22,14 +29,32 @@ class MatchbotCelery(Celery):  # type: ignore[misc]
     settings: Settings
 
 
+def sentinel_options(settings: Settings, url: str, master: str) -> dict[str, Any]:
+    """Transport options for a sentinel:// URL: the primary's name and how to authenticate to
+    the Sentinels. The broker and the result backend are configured separately (the result
+    backend without `master_name` fails with "No master found for None", celery #6348)."""
+    if not settings.uses_sentinel(url):
+        return {}
+    kwargs = redis_endpoints.sentinel_options(
+        settings.sentinel_kwargs(), redis_endpoints.SENTINEL_TIMEOUT_SECONDS
+    )  # the transport and the result backend add: no retries (redis_endpoints)
+    return {"master_name": master, "sentinel_kwargs": kwargs}
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours; one place for every production choice."""
+    # Every Redis socket has a read timeout: a primary whose host vanished (no RST) would
+    # otherwise block a worker's event loop on a pooled connection until TCP gives up
+    # (minutes), the pattern behind celery #6348 and #10096 (no failover on a silently lost
+    # connection). Longer than any blocking read kombu does (brpop_timeout, 1 s).
     redis_options = {
+        "socket_timeout": SOCKET_TIMEOUT,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
-        "health_check_interval": 25,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
         "retry_on_timeout": True,
     }
+    master = settings.redis_sentinel_master
     return {
         "broker_url": settings.broker_url,
         "result_backend": settings.results_url,
@@ -71,8 +96,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "consumer_liveness": settings.broker_consumer_liveness_seconds,
             "max_message_bytes": settings.broker_max_message_bytes,
             **redis_options,
+            **sentinel_options(settings, settings.broker_url, master),
         },
-        "result_backend_transport_options": {**redis_options},
+        "result_backend_transport_options": {
+            **redis_options,
+            **sentinel_options(settings, settings.results_url, master),
+        },
         # How long a worker keeps retrying a result write while Redis is away (app.main).
         "result_backend_max_retries": 30,
         "result_backend_max_sleep_between_retries_ms": 10_000,
@@ -83,8 +112,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
+        # A demoted primary answers READONLY: retry on a channel error as on a lost
+        # connection, so consumers move to the new primary (celery #7946).
         "broker_channel_error_retry": True,
-        "redis_backend_health_check_interval": 25,
+        "redis_backend_health_check_interval": HEALTH_CHECK_SECONDS,
+        "redis_socket_timeout": SOCKET_TIMEOUT,
         "redis_socket_connect_timeout": 5,
         "redis_retry_on_timeout": True,
         # Events for Flower. RESULT_DETAIL=full (the default): the STARTED state, and extended

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core import redis_endpoints
 from app.core.redaction import describe_url, redact
 
 # Passwords nobody may run production with.
@@ -56,11 +57,20 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
 
     # Redis: broker (queues), results, cache, and a read-only user for health checks.
+    # Each URL names one server (redis://, rediss://, unix://) or the Sentinels of a replicated
+    # set (sentinel://user:password@host:26379/0;sentinel://…, one per Sentinel; the
+    # credentials are the primary's ACL user). See app.core.redis_endpoints.
     redis_url: str = "redis://localhost:6379/0"
     result_backend_url: str | None = None
     cache_url: str = "redis://localhost:6379/1"
     redis_monitor_url: str | None = None
     redis_health_timeout_seconds: float = Field(default=2.0, gt=0)
+    # With sentinel:// URLs: the name of each primary in the Sentinels' configuration, and the
+    # ACL user the clients authenticate to the Sentinels with.
+    redis_sentinel_master: str = "matchbot-broker"
+    cache_sentinel_master: str = "matchbot-cache"
+    redis_sentinel_username: str | None = None
+    redis_sentinel_password: str | None = None
 
     # Time limits (seconds): soft raises inside the task, hard kills the process.
     task_soft_time_limit: int = Field(default=25 * 60, gt=0)
@@ -129,15 +139,33 @@ class Settings(BaseSettings):
             "REDIS_MONITOR_URL": self.monitor_url,
         }
 
+    def uses_sentinel(self, url: str) -> bool:
+        return redis_endpoints.parse(url).sentinel
+
+    def sentinel_kwargs(self) -> dict[str, str]:
+        """How clients authenticate to the Sentinels (redis-py's `sentinel_kwargs`)."""
+        credentials = {
+            "username": self.redis_sentinel_username,
+            "password": self.redis_sentinel_password,
+        }
+        return {key: value for key, value in credentials.items() if value}
+
     def secrets(self) -> list[str]:
         """Every password in the settings, for redaction."""
-        found = [urlsplit(url).password for url in self.redis_urls().values()]
+        found = [p for url in self.redis_urls().values() for p in redis_endpoints.passwords(url)]
+        found.append(self.redis_sentinel_password or "")
         if self.sentry_dsn:
-            found.append(urlsplit(self.sentry_dsn).username)
+            found.append(urlsplit(self.sentry_dsn).username or "")
         return [secret for secret in found if secret]
 
     @field_validator(
-        "log_dir", "sentry_dsn", "result_backend_url", "redis_monitor_url", mode="before"
+        "log_dir",
+        "sentry_dsn",
+        "result_backend_url",
+        "redis_monitor_url",
+        "redis_sentinel_username",
+        "redis_sentinel_password",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -162,11 +190,14 @@ class Settings(BaseSettings):
                 "BROKER_CONSUMER_LIVENESS_SECONDS must be below BROKER_VISIBILITY_TIMEOUT "
                 f"({self.broker_consumer_liveness_seconds} >= {self.broker_visibility_timeout})"
             )
-        problems += [
-            f"{name} must be a redis://, rediss:// or unix:// URL"
-            for name, url in self.redis_urls().items()
-            if urlsplit(url).scheme not in ("redis", "rediss", "unix")
-        ]
+        for name, url in self.redis_urls().items():
+            try:
+                redis_endpoints.parse(url)
+            except ValueError as error:
+                problems.append(
+                    f"{name} must be a redis://, rediss:// or unix:// URL, or sentinel:// URLs "
+                    f"separated by ';' ({error})"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -177,13 +208,19 @@ class Settings(BaseSettings):
             return self
         problems = []
         for name, url in self.redis_urls().items():
-            parts = urlsplit(url)
-            if not parts.password:
+            endpoint = redis_endpoints.parse(url)
+            if not endpoint.password:
                 problems.append(f"{name} has no password")
-            elif parts.password.lower() in KNOWN_DEFAULT_PASSWORDS:
+            elif endpoint.password.lower() in KNOWN_DEFAULT_PASSWORDS:
                 problems.append(f"{name} uses a well-known default password")
-            elif not parts.username:
+            elif not endpoint.username:
                 problems.append(f"{name} names no ACL user (the default user must stay off)")
+        uses_sentinel = any(self.uses_sentinel(url) for url in self.redis_urls().values())
+        if uses_sentinel and not (self.redis_sentinel_username and self.redis_sentinel_password):
+            problems.append(
+                "sentinel:// URLs need REDIS_SENTINEL_USERNAME and REDIS_SENTINEL_PASSWORD "
+                "(the Sentinels' ACL user)"
+            )
         if problems:
             raise InsecureSettingsError(
                 "insecure production settings: "
@@ -220,8 +257,9 @@ def settings_from_env_file(text: str, **overrides: Any) -> Settings:
 
 
 def public_view(settings: Settings) -> dict[str, Any]:
-    """Every setting an operator may see: URLs without credentials, no Sentry DSN."""
-    view = settings.model_dump(mode="json", exclude={"sentry_dsn"})
+    """Every setting an operator may see: URLs without credentials, no Sentinel password, no
+    Sentry DSN."""
+    view = settings.model_dump(mode="json", exclude={"sentry_dsn", "redis_sentinel_password"})
     for name, url in settings.redis_urls().items():
         view[name.lower()] = describe_url(url)
     view["sentry_dsn_set"] = settings.sentry_dsn is not None
@@ -231,7 +269,9 @@ def public_view(settings: Settings) -> dict[str, Any]:
 def check(text: str) -> tuple[bool, str]:
     """Validate an environment file with the app's own rules: (valid, what to print). What is
     printed never holds a secret: the errors quote no input, and known secrets are masked."""
-    secrets = [value for value in parse_env_file(text).values() if value]
+    values = parse_env_file(text)
+    secrets = [p for value in values.values() for p in redis_endpoints.passwords(value)]
+    secrets.append(values.get("REDIS_SENTINEL_PASSWORD", ""))
     try:
         settings = settings_from_env_file(text)
     except ValidationError as error:
@@ -240,13 +280,8 @@ def check(text: str) -> tuple[bool, str]:
             f"{e['msg'].removeprefix('Value error, ')}"
             for e in error.errors(include_input=False, include_url=False)
         ]
-        return False, redact("; ".join(problems), _passwords(secrets))
+        return False, redact("; ".join(problems), [s for s in secrets if s])
     return True, json.dumps(public_view(settings), sort_keys=True)
-
-
-def _passwords(values: list[str]) -> list[str]:
-    """The passwords inside URL values, to mask wherever they might appear."""
-    return [part for value in values if (part := urlsplit(value).password)]
 
 
 def main(argv: list[str] | None = None) -> int:

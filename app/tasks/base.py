@@ -21,6 +21,7 @@ from celery import Task, shared_task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
+from app.core import redis_endpoints
 from app.core.config import Settings
 from app.tasks.arguments import InvalidArguments, TaskArguments
 
@@ -93,12 +94,12 @@ def task(arguments: type[TaskArguments]) -> Callable[[Callable[..., Any]], Any]:
 
 
 def cache_client(settings: Settings) -> redis.Redis:
-    """A client of the cache instance, with short timeouts."""
-    return redis.Redis.from_url(
+    """A client of the cache instance (its primary, with Sentinels), with short timeouts."""
+    return redis_endpoints.client(
         settings.cache_url,
-        socket_connect_timeout=settings.redis_health_timeout_seconds,
-        socket_timeout=settings.redis_health_timeout_seconds,
-        decode_responses=True,
+        master=settings.cache_sentinel_master,
+        sentinel_kwargs=settings.sentinel_kwargs(),
+        timeout=settings.redis_health_timeout_seconds,
     )
 
 

@@ -1,0 +1,134 @@
+"""Redis endpoints as the settings name them, and clients for them.
+
+A URL is either one server (`redis://user:password@host:6379/0`, `rediss://…`, `unix://…`) or a
+set of Sentinels watching a primary (`sentinel://user:password@h1:26379/0;sentinel://…@h2:…`,
+the form kombu and Celery read): the credentials are those of the primary's ACL user; the
+Sentinels' own credentials and the primary's name come from separate settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+SENTINEL = "sentinel"
+SCHEMES = ("redis", "rediss", "unix", SENTINEL)
+# How long a client waits for one Sentinel before asking the next (they answer in
+# milliseconds on a LAN).
+SENTINEL_TIMEOUT_SECONDS = 2.0
+
+
+def sentinel_options(credentials: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Connection options of a client of the Sentinels (plain data: Celery reports its
+    configuration as JSON): their credentials and a short timeout."""
+    return {**credentials, "socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
+def without_retries(sentinels: Sentinel) -> Sentinel:
+    """No retries on the connections to the Sentinels: an unanswered one is skipped for the
+    next at once. redis-py 6+ retries a failed connection three times with backoff, so a
+    Sentinel whose host is gone cost ~40 s on every new connection to the primary, and a
+    failover that took a Sentinel's host with it stalled workers for minutes (drill HA-2).
+    Applies to connections not yet made (they are made on first use)."""
+    for client in sentinels.sentinels:
+        client.connection_pool.connection_kwargs["retry"] = Retry(NoBackoff(), 0)
+    return sentinels
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    hosts: tuple[tuple[str, int], ...]
+    username: str | None
+    password: str | None
+    db: int
+
+    @property
+    def sentinel(self) -> bool:
+        return self.scheme == SENTINEL
+
+
+def parse(url: str) -> Endpoint:
+    """One endpoint from a URL, or from a `;`-separated list of sentinel:// URLs (the
+    credentials and database of the first)."""
+    parts = [urlsplit(part.strip()) for part in url.split(";") if part.strip()]
+    if not parts:
+        raise ValueError("an empty Redis URL")
+    schemes = {part.scheme for part in parts}
+    if len(schemes) != 1 or (len(parts) > 1 and schemes != {SENTINEL}):
+        raise ValueError("only sentinel:// URLs may be listed together, separated by ';'")
+    (scheme,) = schemes
+    if scheme not in SCHEMES:
+        raise ValueError(f"the scheme must be one of {', '.join(SCHEMES)}")
+    first = parts[0]
+    path = first.path.strip("/")
+    default_port = 26379 if scheme == SENTINEL else 6379
+    return Endpoint(
+        scheme=scheme,
+        hosts=tuple((p.hostname or "localhost", p.port or default_port) for p in parts),
+        username=unquote(first.username) if first.username else None,
+        password=unquote(first.password) if first.password else None,
+        db=int(path) if path.isdigit() else 0,
+    )
+
+
+def passwords(url: str) -> list[str]:
+    """Every password a URL (or list of URLs) carries, for redaction."""
+    found = (urlsplit(part.strip()).password for part in url.split(";"))
+    return [unquote(password) for password in found if password]
+
+
+def client(
+    url: str,
+    *,
+    master: str,
+    sentinel_kwargs: dict[str, Any],
+    timeout: float,
+    decode_responses: bool = True,
+) -> redis.Redis:
+    """A client of the server `url` names; for Sentinels, of the primary they name `master`
+    (asked again after a failover)."""
+    endpoint = parse(url)
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "decode_responses": decode_responses,
+    }
+    if not endpoint.sentinel:
+        return redis.Redis.from_url(url, **options)
+    sentinels = without_retries(
+        Sentinel(
+            list(endpoint.hosts),
+            sentinel_kwargs=sentinel_options(sentinel_kwargs, timeout),
+            **options,
+        )
+    )
+    primary: redis.Redis = sentinels.master_for(
+        master, username=endpoint.username, password=endpoint.password, db=endpoint.db
+    )
+    return primary
+
+
+def sentinel_clients(
+    url: str, *, sentinel_kwargs: dict[str, Any], timeout: float
+) -> list[tuple[str, redis.Redis]]:
+    """A client of each Sentinel a sentinel:// URL names, with its address."""
+    return [
+        (
+            f"{host}:{port}",
+            redis.Redis(
+                host=host,
+                port=port,
+                decode_responses=True,
+                retry=Retry(NoBackoff(), 0),
+                **sentinel_options(sentinel_kwargs, timeout),
+            ),
+        )
+        for host, port in parse(url).hosts
+    ]

@@ -1,0 +1,177 @@
+"""The app on a replicated broker watched by three Sentinels (sentinel:// URLs): Celery, the
+atomic fetch and the health check find the primary through the Sentinels, and keep working
+across a switchover without a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import MASTER, ROOT, RedisServer, SentinelSet, wait_until
+from fastapi.testclient import TestClient
+from kombu import Connection, Consumer, Exchange, Queue
+
+from app.api.main import create_app
+from app.core.celery import create_celery_app
+from app.core.config import Settings
+
+OURS = "app.core.broker_transport:SentinelTransport"
+QUEUE = "celery-sentinel-drill"
+
+
+def settings_for(sentinels: SentinelSet, cache: RedisServer, workdir: Any) -> dict[str, str]:
+    return {
+        "ENVIRONMENT": "production",
+        "REDIS_URL": sentinels.url("celery"),
+        "REDIS_MONITOR_URL": sentinels.url("monitor"),
+        "CACHE_URL": cache.url("app"),
+        "REDIS_SENTINEL_MASTER": MASTER,
+        "REDIS_SENTINEL_USERNAME": "sentinel-client",
+        "REDIS_SENTINEL_PASSWORD": sentinels.passwords["sentinel-client"],
+        "DATA_DIR": str(workdir / "sentinel-data"),
+        "BROKER_CONSUMER_LIVENESS_SECONDS": "2",
+    }
+
+
+@pytest.fixture(scope="module")
+def sentinel_env(sentinel_set, cache, workdir) -> dict[str, str]:
+    return settings_for(sentinel_set, cache, workdir)
+
+
+@pytest.fixture(scope="module")
+def sentinel_worker(sentinel_env) -> Iterator[subprocess.Popen[bytes]]:
+    node = f"sentinel-{os.getpid()}@{socket.gethostname()}"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.main",
+            "worker",
+            "-Q",
+            "default",
+            "-P",
+            "threads",
+            "-c",
+            "2",
+            "-n",
+            node,
+        ],
+        cwd=ROOT,
+        env={**os.environ, **sentinel_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield worker
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+
+
+def client_for(env: dict[str, str]) -> Any:
+    return create_celery_app(Settings(**{key.lower(): value for key, value in env.items()}))
+
+
+def test_tasks_run_through_the_sentinels_and_across_a_switchover(
+    sentinel_set, sentinel_env, sentinel_worker
+):
+    client = client_for(sentinel_env)
+    assert client.send_task("app.tasks.health.canary").get(timeout=60)["worker"]
+    before = sentinel_set.primary()
+    assert sentinel_set.sentinel().execute_command("SENTINEL FAILOVER", MASTER) in ("OK", True)
+    assert wait_until(lambda: sentinel_set.primary() is not before, timeout=30)
+
+    def round_trip() -> bool:
+        try:
+            return bool(client.send_task("app.tasks.health.canary").get(timeout=5))
+        except Exception:  # the client is still finding the new primary
+            return False
+
+    assert wait_until(round_trip, timeout=60, interval=1)
+    assert sentinel_worker.poll() is None  # the worker rode the switchover out, not restarted
+    assert wait_until(lambda: sentinel_set.replicas_online() == 1, timeout=30)
+
+
+def test_the_atomic_fetch_keeps_a_message_over_sentinel(sentinel_set):
+    """The same no-loss check as for redis:// URLs: a consumer killed right after the fetch
+    leaves the message in `unacked` on the primary, and a survivor gets it back."""
+    url = sentinel_set.url("celery")
+    options = {"master_name": MASTER, "sentinel_kwargs": sentinel_set.sentinel_kwargs()}
+    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
+    with Connection(url, transport=OURS, transport_options=options) as connection:
+        connection.Producer().publish(
+            {"n": 1}, exchange=queue.exchange, routing_key=QUEUE, declare=[queue]
+        )
+    program = [sys.executable, str(ROOT / "tests/programs/fetch_and_hang.py"), url, OURS, QUEUE]
+    consumer = subprocess.Popen(
+        [*program, json.dumps({**options, "consumer_liveness": 1})],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    admin = sentinel_set.primary().client()
+    try:
+        assert consumer.stdout is not None and consumer.stdout.readline() == b"fetching\n"
+        assert wait_until(lambda: admin.llen(QUEUE) == 0)
+    finally:
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait(timeout=10)
+    assert any(QUEUE in entry for entry in admin.hvals("unacked"))
+    received: list[Any] = []
+
+    def on_message(body: Any, message: Any) -> None:
+        received.append(body)
+        message.ack()
+
+    survivor_options = {**options, "consumer_liveness": 1}
+    with (
+        Connection(url, transport=OURS, transport_options=survivor_options) as survivor,
+        Consumer(survivor, [queue], accept=["json"], callbacks=[on_message]),
+    ):
+        deadline = time.monotonic() + 30  # the liveness lapses in 1 s; the visibility is 1 h
+        while not received and time.monotonic() < deadline:
+            with contextlib.suppress(socket.timeout, TimeoutError):
+                survivor.drain_events(timeout=1)
+    assert received == [{"n": 1}]
+
+
+def test_health_reports_the_primary_its_replicas_and_the_sentinels(sentinel_set, sentinel_env):
+    settings = Settings(**{key.lower(): value for key, value in sentinel_env.items()})
+    response = TestClient(create_app(settings)).get("/health-check/redis")
+    assert response.status_code == 200, response.text
+    broker = response.json()["broker"]
+    assert broker["role"] == "master"
+    assert [r["state"] for r in broker["replicas"]] == ["online"]
+    assert broker["sentinels"]["answering"] == 3
+    assert broker["sentinels"]["failover_possible"] is True
+    assert broker["sentinels"]["primary"] == f"127.0.0.1:{sentinel_set.primary().port}"
+    for password in sentinel_set.passwords.values():
+        assert password not in response.text
+
+
+def test_a_worker_whose_pubsub_connection_is_killed_answers_again(
+    sentinel_set, sentinel_env, sentinel_worker
+):
+    """A switchover drops every client of the old primary (CLIENT KILL); a quick Redis restart
+    does the same. redis-py 6+ then reconnects a pub/sub read by itself and blocks on the new
+    socket without a timeout, where nothing is subscribed: the worker's event loop hangs for
+    good (control pings, tasks). The transport makes the error reach kombu instead."""
+    client = client_for(sentinel_env)
+    node = f"sentinel-{os.getpid()}@{socket.gethostname()}"
+
+    def answers() -> bool:
+        return any(node in reply for reply in client.control.ping(timeout=1))
+
+    assert wait_until(answers, timeout=60, interval=0.5)
+    killed = sentinel_set.primary().client().execute_command("CLIENT KILL TYPE pubsub")
+    assert killed >= 1
+    assert wait_until(answers, timeout=60, interval=0.5)
+    assert client.send_task("app.tasks.health.canary").get(timeout=30)["worker"]
+    # Its configuration still travels as JSON (`celery inspect conf`, Flower).
+    assert node in (client.control.inspect(destination=[node], timeout=5).conf() or {})
