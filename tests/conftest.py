@@ -42,6 +42,12 @@ WORKER_LIMITS = {
 }
 
 
+def worker_command(node: str, queues: str, pool: str, concurrency: int, *extra: str) -> list[str]:
+    """A real Celery worker of the app, as `matchbot worker` runs it on the hosts."""
+    command = [sys.executable, "-m", "app.main", "worker", "-Q", queues, "-P", pool]
+    return [*command, "-c", str(concurrency), "-n", node, *extra]
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
     """Poll until predicate() returns something truthy; returns it, or fails the test."""
     value = poll(predicate, timeout=timeout, interval=interval)
@@ -212,22 +218,7 @@ def worker(app_env: dict[str, str], settings: Any, workdir: Path) -> Iterator[st
     node = f"pytest-{os.getpid()}@{socket.gethostname()}"
     log = (workdir / "worker.out").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.main",
-            "worker",
-            "-Q",
-            ",".join(ALL_QUEUES),
-            "-P",
-            "prefork",
-            "-c",
-            "2",
-            "-n",
-            node,
-            "--loglevel",
-            "INFO",
-        ],
+        worker_command(node, ",".join(ALL_QUEUES), "prefork", 2, "--loglevel", "INFO"),
         cwd=ROOT,
         env={**os.environ, **app_env},
         stdout=log,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import MASTER, ROOT, RedisServer, SentinelSet, wait_until
+from conftest import MASTER, ROOT, RedisServer, SentinelSet, wait_until, worker_command
 from fastapi.testclient import TestClient
 from kombu import Connection, Consumer, Exchange, Queue
 
@@ -51,20 +51,7 @@ def sentinel_env(sentinel_set, cache, workdir) -> dict[str, str]:
 def sentinel_worker(sentinel_env) -> Iterator[subprocess.Popen[bytes]]:
     node = f"sentinel-{os.getpid()}@{socket.gethostname()}"
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.main",
-            "worker",
-            "-Q",
-            "default",
-            "-P",
-            "threads",
-            "-c",
-            "2",
-            "-n",
-            node,
-        ],
+        worker_command(node, "default", "threads", 2),
         cwd=ROOT,
         env={**os.environ, **sentinel_env},
         stdout=subprocess.DEVNULL,

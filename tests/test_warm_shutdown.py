@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import ROOT, RedisServer, start_redis, wait_until
+from conftest import ROOT, RedisServer, start_redis, wait_until, worker_command
 from redis import Redis
 
 from app.core.celery import create_celery_app
@@ -34,22 +33,9 @@ def test_a_warm_stop_returns_the_prefetched_tasks_at_once(lone_redis, workdir, f
     url = f"redis://127.0.0.1:{lone_redis.port}/0"
     env = {**os.environ, "REDIS_URL": url, "CACHE_URL": url, "DATA_DIR": str(workdir / "warm")}
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.main",
-            "worker",
-            "-Q",
-            "default",
-            "-P",
-            "threads",
-            "-c",
-            "1",
-            "--prefetch-multiplier",
-            str(TASKS),
-            "-n",
-            f"warm-{os.getpid()}@test",
-        ],
+        worker_command(
+            f"warm-{os.getpid()}@test", "default", "threads", 1, "--prefetch-multiplier", str(TASKS)
+        ),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
