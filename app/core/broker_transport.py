@@ -78,8 +78,6 @@ from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, redis, virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.core import redis_endpoints
 
@@ -278,7 +276,7 @@ class Channel(redis.Channel):
         super()._subscribe()
         connection = self.subclient.connection
         if connection is not None:
-            connection.retry = Retry(NoBackoff(), 0)
+            connection.retry = redis_endpoints.no_retries()
 
     def wake_key(self, queue: str) -> str:
         return f"{queue}{self.sep}{WAKE_SUFFIX}"

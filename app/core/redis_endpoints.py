@@ -30,6 +30,12 @@ def sentinel_options(credentials: dict[str, Any], timeout: float) -> dict[str, A
     return {**credentials, "socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
+def no_retries() -> Retry:
+    """redis-py's retry policy for connections whose errors must surface at once (the caller,
+    or kombu, moves on): none. redis-py 6+ otherwise retries three times with backoff."""
+    return Retry(NoBackoff(), 0)
+
+
 def without_retries(sentinels: Sentinel) -> Sentinel:
     """No retries on the connections to the Sentinels: an unanswered one is skipped for the
     next at once. redis-py 6+ retries a failed connection three times with backoff, so a
@@ -37,7 +43,7 @@ def without_retries(sentinels: Sentinel) -> Sentinel:
     failover that took a Sentinel's host with it stalled workers for minutes (drill HA-2).
     Applies to connections not yet made (they are made on first use)."""
     for client in sentinels.sentinels:
-        client.connection_pool.connection_kwargs["retry"] = Retry(NoBackoff(), 0)
+        client.connection_pool.connection_kwargs["retry"] = no_retries()
     return sentinels
 
 
@@ -126,7 +132,7 @@ def sentinel_clients(
                 host=host,
                 port=port,
                 decode_responses=True,
-                retry=Retry(NoBackoff(), 0),
+                retry=no_retries(),
                 **sentinel_options(sentinel_kwargs, timeout),
             ),
         )
