@@ -282,6 +282,18 @@ class SentinelSet:
     sentinel_ports: list[int]
     sentinels: list[subprocess.Popen[bytes]]
     passwords: dict[str, str]
+    folder: Path
+
+    def start_sentinel(self, index: int) -> None:
+        """(Re)start Sentinel `index` on its own configuration file."""
+        conf = self.folder / f"sentinel-{self.sentinel_ports[index]}.conf"
+        self.sentinels[index] = subprocess.Popen(
+            ["redis-sentinel", str(conf)], stdout=subprocess.DEVNULL
+        )
+
+    def stop_sentinel(self, index: int) -> None:
+        self.sentinels[index].terminate()
+        self.sentinels[index].wait(timeout=10)
 
     def url(self, user: str) -> str:
         """The app's form: one sentinel:// URL per Sentinel, the primary's user in each."""
@@ -381,12 +393,11 @@ def sentinel_set(workdir: Path) -> Iterator[SentinelSet]:
         passwords,
     )
     ports = [free_port() for _ in range(3)]
-    processes = []
-    for port in ports:
-        conf = base / f"sentinel-{port}.conf"
-        conf.write_text(sentinel_conf(port, primary.port, passwords))
-        processes.append(subprocess.Popen(["redis-sentinel", str(conf)], stdout=subprocess.DEVNULL))
-    sentinels = SentinelSet([primary, replica], ports, processes, passwords)
+    sentinels = SentinelSet([primary, replica], ports, [], passwords, base)
+    for index, port in enumerate(ports):
+        (base / f"sentinel-{port}.conf").write_text(sentinel_conf(port, primary.port, passwords))
+        sentinels.sentinels.append(subprocess.Popen(["true"]))
+        sentinels.start_sentinel(index)
 
     def ready() -> bool:
         try:
@@ -397,6 +408,6 @@ def sentinel_set(workdir: Path) -> Iterator[SentinelSet]:
 
     wait_until(ready, timeout=30, interval=0.3)
     yield sentinels
-    for process in [*processes, primary.process, replica.process]:
+    for process in [*sentinels.sentinels, primary.process, replica.process]:
         process.terminate()
         process.wait(timeout=10)

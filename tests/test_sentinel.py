@@ -142,6 +142,31 @@ def test_health_reports_the_primary_its_replicas_and_the_sentinels(sentinel_set,
         assert password not in response.text
 
 
+def test_health_says_when_the_sentinels_can_no_longer_fail_over(sentinel_set, sentinel_env):
+    """Two of three Sentinels down: the one left still names the primary but answers CKQUORUM
+    with an error (NOQUORUM); health counts it as answering and says no failover is possible."""
+    settings = Settings(**{key.lower(): value for key, value in sentinel_env.items()})
+    api = TestClient(create_app(settings))
+
+    def sentinels() -> Any:
+        return api.get("/health-check/redis").json()["broker"]["sentinels"]
+
+    expected = {
+        "answering": 1,
+        "primary": f"127.0.0.1:{sentinel_set.primary().port}",
+        "failover_possible": False,
+    }
+    for index in (1, 2):
+        sentinel_set.stop_sentinel(index)
+    try:
+        # The one left counts its peers out after down-after-milliseconds (1 s here).
+        assert wait_until(lambda: sentinels() == expected, timeout=30, interval=0.5), sentinels()
+    finally:
+        for index in (1, 2):
+            sentinel_set.start_sentinel(index)
+    assert wait_until(lambda: sentinels()["failover_possible"] is True, timeout=30, interval=0.5)
+
+
 def test_a_worker_whose_pubsub_connection_is_killed_answers_again(
     sentinel_set, sentinel_env, sentinel_worker
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Annotated, Any
 
@@ -89,12 +90,14 @@ def sentinels_report(url: str, master: str, ctx: ApiContext) -> dict[str, Any]:
     ):
         try:
             address = sentinel.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", master)
+            answering += 1
             if address:
                 primaries.add(":".join(str(part) for part in address))
-            quorum = quorum or str(
-                sentinel.execute_command("SENTINEL", "CKQUORUM", master)
-            ).startswith("OK")
-            answering += 1
+            # A Sentinel that cannot reach a quorum answers CKQUORUM with an error (NOQUORUM).
+            with contextlib.suppress(redis.exceptions.ResponseError):
+                quorum = quorum or str(
+                    sentinel.execute_command("SENTINEL", "CKQUORUM", master)
+                ).startswith("OK")
         except redis.exceptions.RedisError:
             continue
         finally:
