@@ -185,5 +185,6 @@ def test_a_worker_whose_pubsub_connection_is_killed_answers_again(
     assert killed >= 1
     assert wait_until(answers, timeout=60, interval=0.5)
     assert client.send_task("app.tasks.health.canary").get(timeout=30)["worker"]
-    # Its configuration still travels as JSON (`celery inspect conf`, Flower).
-    assert node in (client.control.inspect(destination=[node], timeout=5).conf() or {})
+    # Its statistics, broker transport options included, still travel as JSON (`celery
+    # inspect stats`, Flower): no client objects in the settings.
+    assert node in (client.control.inspect(destination=[node], timeout=5).stats() or {})
