@@ -51,6 +51,15 @@ class PlaybookRun:
                     found.append(outcome(result))
         return found
 
+    def refused_before_any_change(self) -> bool:
+        """Failed, and no host changed (the preflight stopped it)."""
+        changed = self.changed_per_host()
+        return self.returncode != 0 and bool(changed) and not any(changed.values())
+
+    def names(self, fragment: str) -> bool:
+        """A failed task's message contains `fragment`."""
+        return any(fragment in text for text in self.messages())
+
     def messages(self) -> list[str]:
         """The `msg` of every failed task result, loop items included."""
         found = []

@@ -52,6 +52,11 @@ def sh(container: str, command: str, **options: object) -> str:
     return result.stdout.decode()
 
 
+def docker(*args: str) -> None:
+    """A docker command on the lab's engine (stop/start a host, detach it from its network)."""
+    subprocess.run(["docker", *args], check=True, capture_output=True)
+
+
 def systemctl(containers: list[str] | tuple[str, ...], *args: str) -> None:
     for container in containers:
         sh(container, shlex.join(["systemctl", *args]))

@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError
 
 from app.core.celery import MatchbotCelery, create_celery_app
 from app.core.config import Settings, settings_from_env_file
+from app.tasks.base import cache_client
 from labkit import hosts
 from labkit.waiting import wait_until
 
@@ -56,7 +57,8 @@ class Platform:
         return cls(deployed_settings(container))
 
     def cache(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.cache_url, decode_responses=True)
+        """The app's own cache client (through the Sentinels when there are)."""
+        return cache_client(self.settings)
 
     def run_task(
         self, name: str, kwargs: dict[str, Any] | None = None, timeout: float = 60

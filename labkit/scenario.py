@@ -17,7 +17,6 @@ from labkit import hosts
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_DEFAULTS = ROOT / "roles" / "celery_worker" / "defaults" / "main.yml"
-REDIS_USERS = ("celery", "flower", "monitor", "app", "admin")
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,10 @@ class Scenario:
     @property
     def redis_host(self) -> str:
         return self.hosts("redis")[0]
+
+    @property
+    def redis_hosts(self) -> list[str]:
+        return self.hosts("redis")
 
     @property
     def app_host(self) -> str:
@@ -98,6 +101,6 @@ class Scenario:
         return (self.secrets_dir / name).read_text().split()[0]
 
     def all_secrets(self) -> list[str]:
-        """Every password of the inventory: the Redis ACL users and the Flower login."""
-        names = [f"redis-{user}" for user in REDIS_USERS]
-        return [self.secret(name) for name in [*names, "flower-admin"]]
+        """Every password the lab generated for the inventory: Redis's ACL users (and those of
+        high availability), the Flower login."""
+        return [self.secret(path.name) for path in sorted(self.secrets_dir.iterdir())]

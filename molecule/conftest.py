@@ -103,12 +103,12 @@ def restart_probes() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def run_site() -> Callable[..., PlaybookRun]:
-    """run_site(*args, inventory=None): site.yml against the scenario's inventory (or another),
-    read through the json callback."""
+    """run_site(*args, inventory=None, playbook="site.yml"): a playbook of the project (site.yml
+    by default) against the scenario's inventory (or another), read through the json callback."""
 
-    def run(*args: str, inventory: str | None = None) -> PlaybookRun:
-        site = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "site.yml"
-        return run_playbook(site, inventory or os.environ["MOLECULE_INVENTORY_FILE"], *args)
+    def run(*args: str, inventory: str | None = None, playbook: str = "site.yml") -> PlaybookRun:
+        path = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / playbook
+        return run_playbook(path, inventory or os.environ["MOLECULE_INVENTORY_FILE"], *args)
 
     return run
 

@@ -83,6 +83,9 @@ def test_the_worker_checks_and_the_celery_acl_follow(
                     "celery_worker_groups": groups,
                     "app_deploy_app_settings": {"task_time_limit": 1800},
                     "matchbot_secrets_dir": str(tmp_path / "secrets"),
+                    # localhost stands in for a standalone Redis host.
+                    "matchbot_redis_ha": False,
+                    "matchbot_private_address": "127.0.0.1",
                 }
             ),
         ],

@@ -74,15 +74,6 @@ BAD_VARIABLES = [
 BAD_BEAT_GROUPS = ["no beat host", "beat on two hosts"]
 
 
-def refused_before_any_change(run: PlaybookRun) -> bool:
-    changed = run.changed_per_host()
-    return run.returncode != 0 and bool(changed) and not any(changed.values())
-
-
-def names_the_problem(run: PlaybookRun, message: str) -> bool:
-    return any(message in text for text in run.messages())
-
-
 @pytest.fixture(scope="module")
 def outcomes(run_site) -> dict[str, PlaybookRun]:
     """Every bad variable set tried once, four at a time (each run stops in the preflight)."""
@@ -98,7 +89,7 @@ def outcomes(run_site) -> dict[str, PlaybookRun]:
 )
 def test_bad_variables_are_refused_before_any_change(outcomes, figures, what, extra_vars, message):
     run = outcomes[what]
-    refused, named = refused_before_any_change(run), names_the_problem(run, message)
+    refused, named = run.refused_before_any_change(), run.names(message)
     figures.record("Drill 6 - bad inventory input", input=what, refused=refused, named=named)
     assert refused, run.text[-3000:]
     assert named, run.messages()
@@ -116,7 +107,7 @@ def test_beat_on_zero_or_several_hosts_is_refused(scenario, figures, run_site, w
     for folder in ("group_vars", "host_vars"):
         (tmp_path / folder).symlink_to(source.parent / folder)
     run = run_site(inventory=str(path))
-    refused, named = refused_before_any_change(run), names_the_problem(run, "exactly one in 'beat'")
+    refused, named = run.refused_before_any_change(), run.names("exactly one in 'beat'")
     figures.record("Drill 6 - bad inventory input", input=what, refused=refused, named=named)
     assert refused, run.text[-3000:]
     assert named, run.messages()

@@ -8,19 +8,13 @@ has its address again the broker listens on it with nobody touching the unit."""
 
 from __future__ import annotations
 
-import subprocess
-
-from labkit.hosts import restarts
+from labkit.hosts import docker, restarts
 from labkit.redis_cli import BROKER_PORT, RedisCli
 from labkit.waiting import wait_until
 
 UNIT = "redis-server@broker.service"
 # Debian's redis-server@.service allows 5 starts in 10 s (systemd's defaults), then fails.
 DEBIAN_START_LIMIT = 5
-
-
-def docker_network(action: str, *args: str) -> None:
-    subprocess.run(["docker", "network", action, *args], check=True, capture_output=True)
 
 
 def unit_state(host) -> str:
@@ -34,7 +28,7 @@ def test_broker_keeps_retrying_without_its_address_and_serves_once_it_returns(ho
     since = host.run("date +%s").stdout.strip()
     before = restarts(name, UNIT)
 
-    docker_network("disconnect", network, name)
+    docker("network", "disconnect", network, name)
     try:
         assert address not in host.run("ip -brief address").stdout
         assert host.run(f"systemctl kill --signal=SIGKILL {UNIT}").rc == 0
@@ -46,7 +40,7 @@ def test_broker_keeps_retrying_without_its_address_and_serves_once_it_returns(ho
         journal = host.run(f"journalctl -u {UNIT} --since @{since} -p warning -o cat").stdout
         assert f"Could not create server TCP listening socket {address}:{BROKER_PORT}" in journal
     finally:
-        docker_network("connect", "--ip", address, network, name)
+        docker("network", "connect", "--ip", address, network, name)
 
     assert wait_until(on_address.answers, timeout=60, interval=1)
     assert unit_state(host) == "active"
