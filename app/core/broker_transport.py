@@ -440,7 +440,14 @@ class SentinelChannel(Channel, redis.SentinelChannel):
 
 class SentinelResultBackend(celery_redis.SentinelBackend):  # type: ignore[misc]
     """Celery's result backend on the primary the Sentinels name, asking them without
-    retries (as the broker does)."""
+    retries (as the broker does), and with TCP keepalive on its sockets (Celery passes
+    `socket_keepalive` on, but not its options): results arrive on a pub/sub connection that
+    only waits, so one to a primary that vanished must error to be replaced (drill HA-4)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connparams["socket_keepalive"] = True
+        self.connparams["socket_keepalive_options"] = redis_endpoints.KEEPALIVE_OPTIONS
 
     def _get_sentinel_instance(self, **params: Any) -> Any:
         return redis_endpoints.without_retries(super()._get_sentinel_instance(**params))

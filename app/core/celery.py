@@ -51,6 +51,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_timeout": SOCKET_TIMEOUT,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
+        "socket_keepalive_options": redis_endpoints.KEEPALIVE_OPTIONS,
         "health_check_interval": HEALTH_CHECK_SECONDS,
         "retry_on_timeout": True,
     }
