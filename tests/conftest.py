@@ -328,14 +328,13 @@ class SentinelSet:
         )
 
 
-# What the app asks of a Sentinel (where the primary is, whether a failover is possible), as
-# the `sentinel-client` user; the Sentinels authenticate to Redis and to each other as `admin`
-# here. (The redis role's replicated set, with its own users, is issue 12's work.)
-SENTINEL_CLIENT_RULES = [
-    "-@all", "+auth", "+hello", "+ping", "+client|setname", "+subscribe",
-    "+sentinel|get-master-addr-by-name", "+sentinel|masters", "+sentinel|master",
-    "+sentinel|replicas", "+sentinel|slaves", "+sentinel|sentinels", "+sentinel|ckquorum",
-]  # fmt: skip
+def sentinel_client_rules() -> list[str]:
+    """What the app may ask of a Sentinel (where the primary is, whether a failover is
+    possible): the redis role's `sentinel-client` user. The Sentinels of the loopback set
+    authenticate to Redis and to each other as `admin`."""
+    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
+    users = {user["name"]: user["rules"] for user in defaults["redis_sentinel_acl_users"]}
+    return [str(rule) for rule in users["sentinel-client"]]
 
 
 def sentinel_conf(port: int, primary: int, passwords: dict[str, str]) -> str:
@@ -347,7 +346,7 @@ def sentinel_conf(port: int, primary: int, passwords: dict[str, str]) -> str:
             "user default off",
             f"user admin on >{passwords['admin']} allchannels +@all",
             f"user sentinel-client on >{passwords['sentinel-client']} "
-            + " ".join(SENTINEL_CLIENT_RULES),
+            + " ".join(sentinel_client_rules()),
             "sentinel sentinel-user admin",
             f"sentinel sentinel-pass {passwords['admin']}",
             f"sentinel monitor {MASTER} 127.0.0.1 {primary} 2",

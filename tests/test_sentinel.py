@@ -21,8 +21,10 @@ from fastapi.testclient import TestClient
 from kombu import Connection, Consumer, Exchange, Queue
 
 from app.api.main import create_app
+from app.core import redis_endpoints
 from app.core.celery import create_celery_app
 from app.core.config import Settings
+from app.tasks.base import cache_client
 
 OURS = "app.core.broker_transport:SentinelTransport"
 QUEUE = "celery-sentinel-drill"
@@ -188,3 +190,40 @@ def test_a_worker_whose_pubsub_connection_is_killed_answers_again(
     # Its statistics, broker transport options included, still travel as JSON (`celery
     # inspect stats`, Flower): no client objects in the settings.
     assert node in (client.control.inspect(destination=[node], timeout=5).stats() or {})
+
+
+def keepalive_of(client: Any) -> tuple[int, int]:
+    """SO_KEEPALIVE and TCP_KEEPIDLE of a real connection from a redis-py client's pool."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.connect()
+        sock = connection._sock
+        return (
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+        )
+    finally:
+        pool.release(connection)
+
+
+@pytest.mark.parametrize("env_name", ["app_env", "sentinel_env"])
+def test_every_redis_socket_has_a_short_tcp_keepalive(env_name, request):
+    """A connection whose peer vanished without a reset (host stopped, partition) must fail
+    in seconds, not after Linux's 2 h: the result consumer and the fanout only wait on theirs
+    (drill HA-4). Broker, result backend and the app's own clients, redis:// and sentinel://."""
+    env = request.getfixturevalue(env_name)
+    settings = Settings(**{key.lower(): value for key, value in env.items()})
+    celery_app = create_celery_app(settings)
+    expected = (1, redis_endpoints.KEEPALIVE_OPTIONS[socket.TCP_KEEPIDLE])
+    with celery_app.connection_for_write() as connection:
+        assert keepalive_of(connection.default_channel.client) == expected, "broker"
+    assert keepalive_of(celery_app.backend.client) == expected, "result backend"
+    assert keepalive_of(cache_client(settings)) == expected, "cache"
+    monitor = redis_endpoints.client(
+        settings.redis_monitor_url,
+        master=settings.redis_sentinel_master,
+        sentinel_kwargs=settings.sentinel_kwargs(),
+        timeout=2,
+    )
+    assert keepalive_of(monitor) == expected, "health"

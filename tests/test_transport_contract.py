@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 import redis.connection
+from celery.backends import redis as celery_redis
 from conftest import RedisServer
 from kombu import Connection
 from kombu.transport import redis as kombu_redis
@@ -79,6 +80,10 @@ METHODS: dict[str, tuple[Any, str]] = {
         "(self, channel, client, type)",
     ),
     "PublishBatch.add": (kombu_redis.PublishBatch.add, "(self, name, *args)"),
+    "celery SentinelBackend._get_sentinel_instance (extended: no retries)": (
+        celery_redis.SentinelBackend._get_sentinel_instance,
+        "(self, **params)",
+    ),
     "redis.Redis.parse_response": (
         redis.Redis.parse_response,
         "(self, connection, command_name, **options)",

@@ -438,16 +438,21 @@ class SentinelChannel(Channel, redis.SentinelChannel):
         return pool
 
 
-class SentinelResultBackend(celery_redis.SentinelBackend):  # type: ignore[misc]
-    """Celery's result backend on the primary the Sentinels name, asking them without
-    retries (as the broker does), and with TCP keepalive on its sockets (Celery passes
-    `socket_keepalive` on, but not its options): results arrive on a pub/sub connection that
-    only waits, so one to a primary that vanished must error to be replaced (drill HA-4)."""
+class ResultBackend(celery_redis.RedisBackend):  # type: ignore[misc]
+    """Celery's result backend with TCP keepalive on its sockets (Celery turns
+    `socket_keepalive` on, but passes no options, so Linux waits 2 h): results arrive on a
+    pub/sub connection that only waits, so one to a host that vanished or was cut off must
+    error to be replaced (drill HA-4)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connparams["socket_keepalive"] = True
         self.connparams["socket_keepalive_options"] = redis_endpoints.KEEPALIVE_OPTIONS
+
+
+class SentinelResultBackend(ResultBackend, celery_redis.SentinelBackend):  # type: ignore[misc]
+    """The result backend on the primary the Sentinels name, asking them without retries
+    (as the broker does)."""
 
     def _get_sentinel_instance(self, **params: Any) -> Any:
         return redis_endpoints.without_retries(super()._get_sentinel_instance(**params))
@@ -503,12 +508,13 @@ class SentinelTransport(Transport):
 
 
 def install() -> None:
-    """Make `redis://`, `rediss://` and `sentinel://` URLs select these transports in this
-    process (the one registration point; idempotent). Raises UnsupportedVersionError first if
-    needed."""
+    """Make `redis://`, `rediss://` and `sentinel://` URLs select these transports and result
+    backends in this process (the one registration point; idempotent). Raises
+    UnsupportedVersionError first if needed."""
     check_versions()
     for scheme in SCHEMES:
         TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
+        BACKEND_ALIASES[scheme] = f"{__name__}:ResultBackend"
     TRANSPORT_ALIASES["sentinel"] = f"{__name__}:SentinelTransport"
     BACKEND_ALIASES["sentinel"] = f"{__name__}:SentinelResultBackend"
 
@@ -518,6 +524,7 @@ __all__ = [
     "Channel",
     "MessageTooLargeError",
     "QoS",
+    "ResultBackend",
     "SentinelChannel",
     "SentinelResultBackend",
     "SentinelTransport",

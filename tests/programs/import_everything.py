@@ -1,5 +1,6 @@
 """import_everything.py: import every module of app/ in a fresh interpreter and print, as JSON,
-what that changed: Celery apps created, kombu transport aliases, logging handlers, Sentry."""
+what that changed: Celery apps created, kombu transport and Celery result backend aliases,
+logging handlers, Sentry."""
 
 from __future__ import annotations
 
@@ -10,20 +11,22 @@ import pkgutil
 
 import sentry_sdk
 from celery import _state
+from celery.app.backends import BACKEND_ALIASES
 from kombu.transport import TRANSPORT_ALIASES
 
 import app
 
 
 def main() -> None:
-    aliases, handlers = dict(TRANSPORT_ALIASES), list(logging.getLogger().handlers)
+    aliases = (dict(TRANSPORT_ALIASES), dict(BACKEND_ALIASES))
+    handlers = list(logging.getLogger().handlers)
     modules = sorted(module.name for module in pkgutil.walk_packages(app.__path__, "app."))
     for name in modules:
         importlib.import_module(name)
     report = {
         "modules": modules,
         "celery_apps": len(_state._apps),
-        "transport_aliases_changed": dict(TRANSPORT_ALIASES) != aliases,
+        "transport_aliases_changed": (dict(TRANSPORT_ALIASES), dict(BACKEND_ALIASES)) != aliases,
         "logging_changed": logging.getLogger().handlers != handlers,
         "sentry_active": sentry_sdk.get_client().is_active(),
     }
