@@ -130,6 +130,29 @@ def test_the_atomic_fetch_keeps_a_message_over_sentinel(sentinel_set):
     assert received == [{"n": 1}]
 
 
+def test_a_connection_made_during_a_failover_waits_for_the_new_primary(sentinel_set):
+    """While the primary is lost (frozen: its port accepts, nothing answers) and before the
+    Sentinels promote the replica, a single connection attempt waits for the promotion instead
+    of failing (Celery's reconnect loop would sleep 2, 4, 6 s between attempts)."""
+    old = sentinel_set.primary()
+    options = {
+        "master_name": MASTER,
+        "sentinel_kwargs": sentinel_set.sentinel_kwargs(),
+        "socket_timeout": 1,
+        "socket_connect_timeout": 1,
+        "failover_wait": 30,
+    }
+    old.process.send_signal(signal.SIGSTOP)
+    try:
+        with Connection(sentinel_set.url("celery"), transport=OURS, transport_options=options) as c:
+            c.ensure_connection(max_retries=0)  # one attempt, no retry by kombu
+            assert c.default_channel.client.ping()
+        assert sentinel_set.primary() is not old
+    finally:
+        old.process.send_signal(signal.SIGCONT)
+    assert wait_until(lambda: sentinel_set.replicas_online() == 1, timeout=30)
+
+
 def test_health_reports_the_primary_its_replicas_and_the_sentinels(sentinel_set, sentinel_env):
     settings = Settings(**{key.lower(): value for key, value in sentinel_env.items()})
     response = TestClient(create_app(settings)).get("/health-check/redis")

@@ -75,6 +75,10 @@ METHODS: dict[str, tuple[Any, str]] = {
         "(self, connection, loop)",
     ),
     "virtual.QoS.append": (virtual.QoS.append, "(self, message, delivery_tag)"),
+    "virtual.Transport.establish_connection (extended: waits out a failover)": (
+        virtual.Transport.establish_connection,
+        "(self)",
+    ),
     "MultiChannelPoller._register": (
         kombu_redis.MultiChannelPoller._register,
         "(self, channel, client, type)",

@@ -67,7 +67,7 @@ import os
 import socket
 import uuid
 from queue import Empty
-from time import monotonic, time
+from time import monotonic, sleep, time
 from typing import Any
 
 import kombu
@@ -96,6 +96,11 @@ DEFAULT_LIVENESS_SECONDS = 15.0
 # The pop script decodes each message in Lua: ~8 ms of Redis time per MiB. Larger task
 # arguments belong in files (see parse_upload), not in messages.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+# With Sentinels, a connection made while the primary is lost and not yet replaced is tried
+# again every FAILOVER_POLL_SECONDS for up to `failover_wait` seconds (transport option): longer
+# than a failover (the role's down-after 5 s, then ~2 s to elect and promote).
+DEFAULT_FAILOVER_WAIT_SECONDS = 15.0
+FAILOVER_POLL_SECONDS = 0.5
 
 # KEYS: the message lists (highest priority first), one wake list per queue, then the unacked
 # index and hash, the owners hash and this consumer's liveness key. ARGV: number of message
@@ -505,6 +510,24 @@ def check_versions(installed: dict[str, str] | None = None) -> None:
 class SentinelTransport(Transport):
     default_port: Any = 26379
     Channel = SentinelChannel
+
+    def establish_connection(self) -> Any:
+        """kombu's, waiting out a failover in progress: while the Sentinels still name a
+        primary that does not answer, try again every FAILOVER_POLL_SECONDS, for up to the
+        `failover_wait` transport option, before reporting the connection lost. Celery's
+        reconnect loop (kombu's ensure_connection, not configurable from Celery) backs off
+        2, 4, 6 … s between attempts, so a promotion that falls between two of them was
+        noticed up to 6 s late (drill HA-1: first task 15 s after the loss instead of 7 s)."""
+        client: Any = self.client
+        options = client.transport_options
+        deadline = monotonic() + float(options.get("failover_wait", DEFAULT_FAILOVER_WAIT_SECONDS))
+        while True:
+            try:
+                return super().establish_connection()
+            except self.connection_errors:
+                if monotonic() >= deadline:
+                    raise
+                sleep(FAILOVER_POLL_SECONDS)
 
 
 def install() -> None:
