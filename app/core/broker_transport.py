@@ -436,10 +436,16 @@ class SentinelChannel(Channel, redis.SentinelChannel):
     )
 
     def _sentinel_managed_pool(self, asynchronous: bool = False) -> Any:
-        """kombu's pool on the primary, asking the Sentinels without retries."""
+        """kombu's pool on the primary, asking the Sentinels without retries, and with no
+        redis-py retries on the primary's connections either: an error reaches kombu at
+        once, which reconnects through the Sentinels (SentinelTransport.establish_connection
+        waits out a failover). redis-py's own 3 retries with backoff on a primary cut off by
+        a partition held the worker's event loop (a heartbeat publish, a liveness refresh)
+        for up to a minute before the loss reached Celery (drill HA-4)."""
         pool = super()._sentinel_managed_pool(asynchronous)
         manager: Any = self._async_sentinel_manager if asynchronous else self._sentinel_manager
         redis_endpoints.without_retries(manager)
+        pool.connection_kwargs["retry"] = redis_endpoints.no_retries()
         return pool
 
 
