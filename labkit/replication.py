@@ -61,3 +61,16 @@ def sentinel_master(scenario: Scenario, host: str, master: str = BROKER[0]) -> d
     if len(lines) % 2:
         return {}
     return dict(zip(lines[0::2], lines[1::2], strict=True))
+
+
+def settled(scenario: Scenario) -> str | None:
+    """The broker's primary host once the set is whole (after a drill): for every instance
+    the Sentinels agree on a primary and it has every other host as an online replica. A
+    drill that starts earlier tests the aftermath of the one before (a host still loading
+    its first sync), not its own failure."""
+    others = len(scenario.hosts("redis")) - 1
+    for master, port in INSTANCES:
+        primary = primary_host(scenario, master)
+        if primary is None or replicas_online(scenario, primary, port) != others:
+            return None
+    return primary_host(scenario)

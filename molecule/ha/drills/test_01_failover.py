@@ -39,7 +39,8 @@ def healthy(scenario) -> bool:
 def lose_the_primary(
     scenario, platform, figures, label: str, lose, restore, window: float = REPLICATION_WINDOW
 ) -> None:
-    old = replication.primary_host(scenario)
+    assert wait_until(lambda: replication.settled(scenario), timeout=120), "the set is not whole"
+    old = replication.settled(scenario)
     assert old is not None
     restarts_before = {key: hosts.restarts(*key) for key in app_units(scenario)}
     stream = Stream(platform).start()

@@ -28,7 +28,8 @@ def new_primary_of_the_majority(scenario, isolated: str) -> str | None:
 def test_an_isolated_primary_refuses_writes_and_the_majority_fails_over(
     scenario, platform, figures
 ):
-    old = replication.primary_host(scenario)
+    assert wait_until(lambda: replication.settled(scenario), timeout=120), "the set is not whole"
+    old = replication.settled(scenario)
     assert old is not None
     network, address = scenario.var(old, "lab_network"), scenario.address(old)
     on_the_isolated_host = replication.admin(scenario, old)

@@ -30,7 +30,8 @@ def sentinels_in_health(scenario) -> dict[str, object]:
 @pytest.fixture
 def two_sentinels_down(scenario):
     """The primary's Sentinel and one replica's stop; the other replica's Sentinel is left."""
-    primary = replication.primary_host(scenario)
+    assert wait_until(lambda: replication.settled(scenario), timeout=120), "the set is not whole"
+    primary = replication.settled(scenario)
     assert primary is not None
     left = next(h for h in scenario.redis_hosts if h != primary)
     stopped = [h for h in scenario.redis_hosts if h != left]
