@@ -64,11 +64,6 @@ def test_an_isolated_primary_refuses_writes_and_the_majority_fails_over(
     figures.record(
         "HA drills",
         drill="HA-4 primary partitioned",
-        sent="",
-        acknowledged="",
-        completed="",
-        lost="",
-        duplicated="",
         note=f"{old} isolated: refuses writes after {refusing_after:.1f} s; {new} elected after "
         f"{elected_after:.1f} s; first task through it {first_task_after:.1f} s after the cut",
     )

@@ -90,11 +90,6 @@ def test_without_a_quorum_no_replica_is_promoted(scenario, platform, figures, tw
     figures.record(
         "HA drills",
         drill="HA-5 two Sentinels down, then the primary",
-        sent="",
-        acknowledged="",
-        completed="",
-        lost="",
-        duplicated="",
         note=f"{left}'s Sentinel saw {sorted(flags_seen)} for {3 * down_after:.0f} s and "
         f"promoted nothing; {primary} stayed primary and served again {serving_after:.1f} s "
         "after it came back",

@@ -30,11 +30,6 @@ def test_site_yml_after_failovers_changes_nothing_and_keeps_the_primary(
     figures.record(
         "HA drills",
         drill="HA-6 site.yml after the failovers",
-        sent="",
-        acknowledged="",
-        completed="",
-        lost="",
-        duplicated="",
         note=f"primaries {primaries} → {after}; changed per host: {changed}; {run.seconds:.0f} s",
     )
     assert run.returncode == 0, run.messages() or run.text[-3000:]
