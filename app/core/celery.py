@@ -103,9 +103,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             **redis_options,
             **sentinel_options(settings, settings.results_url, master),
         },
-        # How long a worker keeps retrying a result write while Redis is away (app.main).
-        "result_backend_max_retries": 30,
-        "result_backend_max_sleep_between_retries_ms": 10_000,
+        # How long a worker keeps retrying a result write while Redis is away (app.main):
+        # about 100 s (sleeps of up to 1 s, full jitter). The cap is short because the worker's
+        # main process stores results too (tasks it could not acknowledge when the broker went)
+        # and sleeps between attempts with its event loop stopped: with 10 s it reconnected up
+        # to 10 s after the new primary was in place (drill HA-1, first task 14-18 s).
+        "result_backend_max_retries": 200,
+        "result_backend_max_sleep_between_retries_ms": 1_000,
         # On shutdown, give running tasks a grace period and requeue what was reserved.
         "worker_soft_shutdown_timeout": 30.0,
         "worker_enable_soft_shutdown_on_idle": True,
