@@ -348,3 +348,45 @@ def test_a_message_fetched_by_one_version_is_restored_by_the_other(
             other.drain_events(timeout=10)
     assert received == [{"n": 7}]
     assert unacked_bodies(broker) == {}
+
+
+def test_a_lost_connection_is_collected_without_a_word_to_redis(broker, drill_queue):
+    """Celery collects a lost connection before it reconnects (kombu's Connection.collect).
+    Closing its channels as on a clean shutdown would talk to Redis over the connection just
+    lost (delete the liveness, restore the fetched messages, drop fanout bindings), each
+    command a new connection, through the Sentinels a connect timeout to the vanished primary
+    (drill HA-2). Collected, the channel opens no connection and sends nothing: its liveness
+    stays until it lapses, and then the living consumers restore what it fetched."""
+    url = broker.url("celery")
+    publish(url, OURS, {"n": 7})
+    admin = broker.client()
+    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
+    received: list[Any] = []
+    connection = Connection(url, transport=OURS, transport_options=LIVENESS)
+
+    def keep(body: Any, _message: Any) -> None:
+        received.append(body)  # and no acknowledgement
+
+    with Consumer(connection, [queue], accept=["json"], callbacks=[keep]):
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            with contextlib.suppress(socket.timeout, TimeoutError):
+                connection.drain_events(timeout=1)
+        assert received == [{"n": 7}]  # fetched, never acknowledged
+        channel = connection.default_channel
+        liveness, tag = channel.liveness_key, channel.consumer_id
+        connections_before = admin.info("stats")["total_connections_received"]
+        connection.collect()
+    assert admin.info("stats")["total_connections_received"] == connections_before
+    assert admin.exists(liveness), "the collected channel deleted its liveness"
+    assert len(unacked_bodies(broker)) == 1, f"{tag} restored its message"
+    survivor: list[Any] = []
+    with (
+        Connection(url, transport=OURS, transport_options=LIVENESS) as other,
+        Consumer(other, [queue], accept=["json"], callbacks=[on_message(survivor)]),
+    ):
+        deadline = time.monotonic() + 30  # the collected consumer's liveness lapses in 1 s
+        while not survivor and time.monotonic() < deadline:
+            with contextlib.suppress(socket.timeout, TimeoutError):
+                other.drain_events(timeout=1)
+    assert survivor == [{"n": 7}]

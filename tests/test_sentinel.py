@@ -250,3 +250,37 @@ def test_every_redis_socket_has_a_short_tcp_keepalive(env_name, request):
         timeout=2,
     )
     assert keepalive_of(monitor) == expected, "health"
+
+
+def test_a_sentinel_that_did_not_answer_is_asked_last_by_every_later_client(
+    sentinel_set, monkeypatch
+):
+    """A Sentinel listed first whose host is gone costs a timeout to the first client that
+    asks it; every later client in the process (kombu and Celery make one per connection
+    pool) asks the others first. Here it is a loopback port that accepts and never answers."""
+    monkeypatch.setattr(redis_endpoints, "UNANSWERED", {})
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        user = "celery"
+        first = f"sentinel://{user}:{sentinel_set.passwords[user]}@127.0.0.1:{port}/0"
+        url = f"{first};{sentinel_set.url(user)}"
+        options = {
+            "master_name": MASTER,
+            "sentinel_kwargs": {**sentinel_set.sentinel_kwargs(), "socket_timeout": 0.5},
+        }
+        with Connection(url, transport=OURS, transport_options=options) as connection:
+            assert connection.default_channel.client.ping()
+        assert ("127.0.0.1", port) in redis_endpoints.UNANSWERED
+        later = redis_endpoints.client(
+            url, master=MASTER, sentinel_kwargs=sentinel_set.sentinel_kwargs(), timeout=0.5
+        )
+        assert later.ping()
+        with Connection(url, transport=OURS, transport_options=options) as connection:
+            assert connection.default_channel.client.ping()
+        silent.setblocking(False)
+        asked = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                silent.accept()[0].close()
+                asked += 1
+    assert asked == 1, f"the silent Sentinel was asked {asked} times"

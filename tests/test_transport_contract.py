@@ -11,9 +11,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import kombu
 import pytest
 import redis
 import redis.connection
+import redis.sentinel
 from celery.backends import redis as celery_redis
 from conftest import RedisServer
 from kombu import Connection
@@ -84,6 +86,26 @@ METHODS: dict[str, tuple[Any, str]] = {
         "(self, channel, client, type)",
     ),
     "PublishBatch.add": (kombu_redis.PublishBatch.add, "(self, name, *args)"),
+    "kombu Connection.collect (calls Transport._collect when there is one)": (
+        kombu.Connection.collect,
+        "(self, socket_timeout=None)",
+    ),
+    "Channel._close_clients (a collected channel's pub/sub connection)": (
+        kombu_redis.Channel._close_clients,
+        "(self)",
+    ),
+    "virtual.QoS.restore_unacked_once (skipped when the channel says do_restore False)": (
+        virtual.QoS.restore_unacked_once,
+        "(self, stderr=None)",
+    ),
+    "redis Sentinel.discover_master (replaced: OrderedSentinel)": (
+        redis.sentinel.Sentinel.discover_master,
+        "(self, service_name)",
+    ),
+    "redis Sentinel.check_master_state": (
+        redis.sentinel.Sentinel.check_master_state,
+        "(self, state, service_name)",
+    ),
     "celery SentinelBackend._get_sentinel_instance (extended: no retries)": (
         celery_redis.SentinelBackend._get_sentinel_instance,
         "(self, **params)",
@@ -122,6 +144,7 @@ CHANNEL_ATTRIBUTES = (
     "qos",
     "closed",
     "unacked_key",
+    "do_restore",
 )
 
 

@@ -212,6 +212,8 @@ class Channel(redis.Channel):
     recorded_tag: str | None = None
     #: Command whose reply is pending on the consuming connection.
     _pending_command = "EVAL"
+    #: The connection is lost: closing says nothing to Redis (Transport._collect).
+    _lost = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         #: Queues consumed without acknowledgement (control replies): nothing to record.
@@ -265,10 +267,25 @@ class Channel(redis.Channel):
     def close(self) -> None:
         """This consumer's liveness goes, then kombu's close puts the messages it fetched but
         did not start back (restores are atomic: a sweeper racing it finds nothing to do)."""
-        if not self.closed:
+        if not self.closed and not self._lost:
             with contextlib.suppress(*self.connection_errors), self.conn_or_acquire() as client:
                 client.delete(self.liveness_key)
         super().close()
+
+    def connection_lost(self) -> None:
+        """Make closing this channel say nothing to Redis: no pending read drained, no
+        liveness deleted, no fanout binding removed or unsubscribed, no messages restored.
+        Each of those would open a new connection, and through the Sentinels that means asking
+        them for the primary and connecting to it: while the old primary's host is gone, a
+        connect timeout per command (drill HA-2: the worker reconnected ~30 s after the
+        loss). What this consumer fetched goes back to its queues when its liveness lapses
+        (restore_from_dead_consumers, run by every living consumer, this worker's next
+        channel included)."""
+        self._lost = True
+        self.do_restore = False
+        self._in_poll = False
+        self._close_clients()  # the pub/sub connection: nothing left to unsubscribe
+        self.__dict__.pop("client", None)  # kombu's close deletes fanout bindings with it
 
     def _subscribe(self) -> None:
         """Subscribe as kombu does, on a pub/sub connection redis-py may not reconnect by
@@ -444,7 +461,7 @@ class SentinelChannel(Channel, redis.SentinelChannel):
         for up to a minute before the loss reached Celery (drill HA-4)."""
         pool = super()._sentinel_managed_pool(asynchronous)
         manager: Any = self._async_sentinel_manager if asynchronous else self._sentinel_manager
-        redis_endpoints.without_retries(manager)
+        redis_endpoints.managed(manager)
         pool.connection_kwargs["retry"] = redis_endpoints.no_retries()
         return pool
 
@@ -466,7 +483,7 @@ class SentinelResultBackend(ResultBackend, celery_redis.SentinelBackend):  # typ
     (as the broker does)."""
 
     def _get_sentinel_instance(self, **params: Any) -> Any:
-        return redis_endpoints.without_retries(super()._get_sentinel_instance(**params))
+        return redis_endpoints.managed(super()._get_sentinel_instance(**params))
 
 
 class Transport(redis.Transport):
@@ -484,6 +501,15 @@ class Transport(redis.Transport):
             "consumer_liveness", DEFAULT_LIVENESS_SECONDS
         )
         cycle._liveness_tref = loop.call_repeatedly(interval / 3, self._keep_consumers_alive)
+
+    def _collect(self, connection: Any) -> None:
+        """kombu's Connection.collect, which Celery calls after a lost connection before it
+        reconnects (and kombu's pools after a fork): drop the channels without a word to
+        Redis (Channel.connection_lost). Without it kombu closes them as on a clean
+        shutdown, over the connection that was just lost."""
+        for channel in (*self._avail_channels, *self.channels):
+            channel.connection_lost()
+        self.close_connection(connection)
 
     def _keep_consumers_alive(self) -> None:
         cycle: Any = self.cycle

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from typing import Any
+from time import monotonic
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 SENTINEL = "sentinel"
 SCHEMES = ("redis", "rediss", "unix", SENTINEL)
@@ -43,12 +44,56 @@ def no_retries() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def without_retries(sentinels: Sentinel) -> Sentinel:
-    """No retries on the connections to the Sentinels: an unanswered one is skipped for the
-    next at once. redis-py 6+ retries a failed connection three times with backoff, so a
-    Sentinel whose host is gone cost ~40 s on every new connection to the primary, and a
-    failover that took a Sentinel's host with it stalled workers for minutes (drill HA-2).
-    Applies to connections not yet made (they are made on first use)."""
+#: When each Sentinel (host, port) last failed to answer this process; those that answered
+#: since are not in it. OrderedSentinel asks the others first.
+UNANSWERED: dict[tuple[str, int], float] = {}
+
+
+class OrderedSentinel(Sentinel):
+    """redis-py's client of a set of Sentinels, asking first those that answered lately.
+    redis-py asks them in the order configured, moving the one that answered to the front of
+    that one client's list; but kombu and Celery make a client per connection pool, and a
+    worker opens several pools when it reconnects (consumer, events, control, results), each
+    trying a Sentinel whose host is gone first if it is listed first: a connect timeout each,
+    ~10 s in all (drill HA-2, the primary's host holding the first-listed Sentinel). Which
+    Sentinels did not answer is remembered for the whole process (UNANSWERED)."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        self.sentinels.sort(key=lambda sentinel: UNANSWERED.get(_address(sentinel), 0.0))
+        errors = []
+        for sentinel in self.sentinels:
+            address = _address(sentinel)
+            try:
+                masters = cast(dict[str, Any], sentinel.sentinel_masters())  # RESP2
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                UNANSWERED[address] = monotonic()
+                errors.append(f"{address[0]}:{address[1]} {error!r}")
+                continue
+            UNANSWERED.pop(address, None)
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                return state["ip"], state["port"]
+        raise MasterNotFoundError(f"No master found for {service_name!r}: {'; '.join(errors)}")
+
+
+def _address(sentinel: redis.Redis) -> tuple[str, int]:
+    kwargs = sentinel.connection_pool.connection_kwargs
+    return kwargs["host"], kwargs["port"]
+
+
+def managed(sentinels: Sentinel) -> Sentinel:
+    """A client of the Sentinels as every client here uses them: asking first those that
+    answered lately (OrderedSentinel; kombu and Celery build redis-py's own class, which this
+    turns into that subclass: it adds behaviour, no state), with no retries on the
+    connections to them, so an unanswered one is skipped for the next at once. redis-py 6+
+    retries a failed connection three times with backoff, so a Sentinel whose host is gone
+    cost ~40 s on every new connection to the primary, and a failover that took a Sentinel's
+    host with it stalled workers for minutes (drill HA-2). Applies to connections not yet
+    made (they are made on first use)."""
+    if type(sentinels) is Sentinel:
+        sentinels.__class__ = OrderedSentinel
+    elif not isinstance(sentinels, OrderedSentinel):
+        raise TypeError(f"not a client of redis-py's Sentinels: {type(sentinels)!r}")
     for client in sentinels.sentinels:
         client.connection_pool.connection_kwargs["retry"] = no_retries()
     return sentinels
@@ -117,8 +162,8 @@ def client(
     }
     if not endpoint.sentinel:
         return redis.Redis.from_url(url, **options)
-    sentinels = without_retries(
-        Sentinel(
+    sentinels = managed(
+        OrderedSentinel(
             list(endpoint.hosts),
             sentinel_kwargs=sentinel_options(sentinel_kwargs, timeout),
             **options,

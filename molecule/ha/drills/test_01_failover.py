@@ -97,19 +97,13 @@ def lose_the_primary(
     assert not outside_window, f"acknowledged tasks lost outside the window: {outside_window[:10]}"
 
 
-def test_the_primary_process_is_killed_and_stays_down(scenario, platform, figures):
-    def kill(host: str) -> None:
-        hosts.sh(
-            host, f"systemctl kill --signal=SIGKILL {BROKER_UNIT}; systemctl stop {BROKER_UNIT}"
-        )
-
-    def start(host: str) -> None:
-        hosts.sh(host, f"systemctl start {BROKER_UNIT}")
-
-    lose_the_primary(scenario, platform, figures, "HA-1 primary SIGKILLed, kept down", kill, start)
-
-
 def test_the_primary_host_stops(scenario, platform, figures):
+    """First of the drills, while the primary is still on the first host of the inventory:
+    its Sentinel is the one every client lists, and so asks, first (the worst case: each new
+    connection pool asked it and waited for a timeout before OrderedSentinel)."""
+    assert wait_until(lambda: replication.settled(scenario), timeout=120), "the set is not whole"
+    assert replication.settled(scenario) == scenario.hosts("redis")[0], "not the first host"
+
     def stop(host: str) -> None:
         hosts.docker("stop", host)
 
@@ -121,6 +115,18 @@ def test_the_primary_host_stops(scenario, platform, figures):
         )
 
     lose_the_primary(scenario, platform, figures, "HA-2 primary host stopped", stop, start)
+
+
+def test_the_primary_process_is_killed_and_stays_down(scenario, platform, figures):
+    def kill(host: str) -> None:
+        hosts.sh(
+            host, f"systemctl kill --signal=SIGKILL {BROKER_UNIT}; systemctl stop {BROKER_UNIT}"
+        )
+
+    def start(host: str) -> None:
+        hosts.sh(host, f"systemctl start {BROKER_UNIT}")
+
+    lose_the_primary(scenario, platform, figures, "HA-1 primary SIGKILLed, kept down", kill, start)
 
 
 def test_an_operator_switches_the_primary_over(scenario, platform, figures, run_site):
