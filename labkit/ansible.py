@@ -21,8 +21,11 @@ class PlaybookRun:
     @property
     def report(self) -> dict[str, Any]:
         """The json callback's document: plays, tasks with per-host results, stats."""
+        # With -v… Ansible's own messages come first on stdout; the document is last, from
+        # its opening brace alone on a line.
+        start = 0 if self.stdout.startswith("{") else self.stdout.rfind("\n{\n") + 1
         try:
-            parsed: dict[str, Any] = json.loads(self.stdout)
+            parsed: dict[str, Any] = json.loads(self.stdout[start:])
         except json.JSONDecodeError:
             return {"plays": [], "stats": {}}
         return parsed
