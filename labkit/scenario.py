@@ -100,7 +100,16 @@ class Scenario:
         """A password generated on the controller (first token of its file)."""
         return (self.secrets_dir / name).read_text().split()[0]
 
+    @property
+    def api_token(self) -> str:
+        """The task API token of the lab's client (inventories/lab: matchbot_api_tokens)."""
+        return self.secret("api-operator")
+
+    def backend_url(self, path: str) -> str:
+        """The backend's URL for `path` (/health-check/…, /tasks/…) on the app host."""
+        return f"http://{self.address(self.app_host)}:8000{path}"
+
     def all_secrets(self) -> list[str]:
         """Every password the lab generated for the inventory: Redis's ACL users (and those of
-        high availability), the Flower login."""
+        high availability), the Flower login, the task API's tokens."""
         return [self.secret(path.name) for path in sorted(self.secrets_dir.iterdir())]

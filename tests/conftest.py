@@ -7,6 +7,7 @@ test also proves those rules let Celery work. Then one worker serves all five qu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -188,10 +189,23 @@ def cache(workdir: Path) -> Iterator[RedisServer]:
     server.process.wait(timeout=10)
 
 
+# The task API's client in these tests (not a secret: these servers live for one run).
+API_TOKEN = "tests0123456789abcdefghijklmnopqrstuvwxyz"
+API_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def api_clients_file(workdir: Path) -> Path:
+    """The clients file the backend role writes, listing the tests' client."""
+    path = workdir / "api-clients"
+    path.write_text(f"tests {hashlib.sha256(API_TOKEN.encode()).hexdigest()}\n")
+    return path
+
+
 @pytest.fixture(scope="session")
 def app_env(broker: RedisServer, cache: RedisServer, workdir: Path) -> dict[str, str]:
     """The environment the deployed services get (production mode, ACL users)."""
     return {
+        "API_CLIENTS_FILE": str(api_clients_file(workdir)),
         "ENVIRONMENT": "production",
         "REDIS_URL": broker.url("celery"),
         "CACHE_URL": cache.url("app"),

@@ -6,15 +6,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import RedisServer, start_redis, wait_until
+from conftest import API_HEADERS, API_TOKEN, RedisServer, api_clients_file, start_redis, wait_until
 from fastapi.testclient import TestClient
 
+from app.api.auth import ClientsFileError
 from app.api.main import create_app
 from app.core.config import Settings
 
 
-def client_for(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings))
+def client_for(settings: Settings, headers: dict[str, str] | None = API_HEADERS) -> TestClient:
+    """The API as the tests' client (its token), or anonymous with headers=None."""
+    return TestClient(create_app(settings), headers=headers)
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +197,83 @@ def test_task_limits_over_http_follow_the_settings(settings, limit, items, statu
         assert response.json()["detail"] == [
             {"field": "records", "problem": f"must hold 1 to {limit} strings, got {items}"}
         ]
+
+
+TASK_ROUTES = [
+    ("POST", "/tasks/cleanup", {}),
+    ("POST", "/tasks/report", {"rows": 10}),
+    ("POST", "/tasks/parse-upload", {"filename": "x.csv"}),
+    ("GET", "/tasks/0b6f4f3e-8a1f-4f55-9d7e-2f0f7b1c5d00", None),
+]
+BAD_CREDENTIALS = {
+    "none": {},
+    "wrong token": {"Authorization": "Bearer " + "x" * len(API_TOKEN)},
+    "token's prefix": {"Authorization": "Bearer " + API_TOKEN[:-1]},
+    "basic scheme": {"Authorization": f"Basic {API_TOKEN}"},
+    "empty bearer": {"Authorization": "Bearer "},
+}
+
+
+@pytest.mark.parametrize("headers", BAD_CREDENTIALS.values(), ids=BAD_CREDENTIALS.keys())
+@pytest.mark.parametrize(("method", "path", "body"), TASK_ROUTES, ids=[r[1] for r in TASK_ROUTES])
+def test_the_task_api_refuses_missing_or_wrong_credentials_alike(
+    settings, broker, caplog, headers, method, path, body
+):
+    """401 and the same answer whatever was wrong, nothing queued, and the refusal logged
+    without what was presented."""
+    queued = broker.client().llen("default")
+    with caplog.at_level("WARNING", logger="app.api.auth"):
+        response = client_for(settings, headers=headers).request(method, path, json=body)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Not authenticated"}
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert broker.client().llen("default") == queued
+    refusals = [r.getMessage() for r in caplog.records if r.name == "app.api.auth"]
+    assert len(refusals) == 1 and path in refusals[0], refusals
+    presented = headers.get("Authorization", "").partition(" ")[2]
+    assert not presented or presented not in refusals[0]
+
+
+def test_a_clients_token_is_accepted_and_its_name_logged(settings, worker, caplog):
+    with caplog.at_level("INFO", logger="app.api.tasks"):
+        response = client_for(settings).post(
+            "/tasks/arithmetic", json={"operation": "sum", "operands": [2, 3]}
+        )
+    assert response.status_code == 202, response.text
+    assert any("for client tests" in r.getMessage() for r in caplog.records)
+    assert not any(API_TOKEN in r.getMessage() for r in caplog.records)
+
+
+def test_without_a_clients_file_every_task_request_is_refused(settings, workdir):
+    closed = settings.model_copy(update={"api_clients_file": workdir / "no-such-file"})
+    assert client_for(closed).post("/tasks/cleanup", json={}).status_code == 401
+
+
+def test_a_malformed_clients_file_stops_the_backend_with_the_line(settings, workdir):
+    bad = workdir / "bad-api-clients"
+    bad.write_text(f"tests {'0' * 64}\nthe token itself\n")
+    with pytest.raises(ClientsFileError, match="bad-api-clients:2"):
+        create_app(settings.model_copy(update={"api_clients_file": bad}))
+    assert api_clients_file(workdir).exists()
+
+
+def test_health_says_only_ok_and_why_to_anonymous_callers(settings, worker, broker, cache):
+    anonymous = client_for(settings, headers=None)
+    redis_check = anonymous.get("/health-check/redis")
+    assert redis_check.status_code == 200
+    assert redis_check.json() == {"status": "ok", "broker": {"ok": True}, "cache": {"ok": True}}
+    celery_check = anonymous.get("/health-check/celery")
+    assert celery_check.json() == {"status": "ok", "workers": {"ok": True}, "canary": {"ok": True}}
+    down = settings.model_copy(
+        update={"cache_url": f"redis://app:not-the-password-42@127.0.0.1:{cache.port}/0"}
+    )
+    failing = client_for(down, headers=None).get("/health-check/redis")
+    assert failing.status_code == 503
+    assert failing.json()["cache"] == {"ok": False, "reason": "authentication failed"}
+    detailed = client_for(settings).get("/health-check/redis").json()
+    assert detailed["broker"]["aof_enabled"] is True and "latency_ms" in detailed["cache"]
+
+
+def test_production_serves_no_api_schema_or_docs(settings):
+    anonymous = client_for(settings, headers=None)
+    assert [anonymous.get(path).status_code for path in ("/openapi.json", "/docs")] == [404, 404]

@@ -16,7 +16,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import MASTER, ROOT, RedisServer, SentinelSet, wait_until, worker_command
+from conftest import (
+    API_HEADERS,
+    MASTER,
+    ROOT,
+    RedisServer,
+    SentinelSet,
+    api_clients_file,
+    wait_until,
+    worker_command,
+)
 from fastapi.testclient import TestClient
 from kombu import Connection, Consumer, Exchange, Queue
 
@@ -41,6 +50,7 @@ def settings_for(sentinels: SentinelSet, cache: RedisServer, workdir: Any) -> di
         "REDIS_SENTINEL_PASSWORD": sentinels.passwords["sentinel-client"],
         "DATA_DIR": str(workdir / "sentinel-data"),
         "BROKER_CONSUMER_LIVENESS_SECONDS": "2",
+        "API_CLIENTS_FILE": str(api_clients_file(workdir)),
     }
 
 
@@ -155,7 +165,7 @@ def test_a_connection_made_during_a_failover_waits_for_the_new_primary(sentinel_
 
 def test_health_reports_the_primary_its_replicas_and_the_sentinels(sentinel_set, sentinel_env):
     settings = Settings(**{key.lower(): value for key, value in sentinel_env.items()})
-    response = TestClient(create_app(settings)).get("/health-check/redis")
+    response = TestClient(create_app(settings), headers=API_HEADERS).get("/health-check/redis")
     assert response.status_code == 200, response.text
     broker = response.json()["broker"]
     assert broker["role"] == "master"
@@ -171,7 +181,7 @@ def test_health_says_when_the_sentinels_can_no_longer_fail_over(sentinel_set, se
     """Two of three Sentinels down: the one left still names the primary but answers CKQUORUM
     with an error (NOQUORUM); health counts it as answering and says no failover is possible."""
     settings = Settings(**{key.lower(): value for key, value in sentinel_env.items()})
-    api = TestClient(create_app(settings))
+    api = TestClient(create_app(settings), headers=API_HEADERS)
 
     def sentinels() -> Any:
         return api.get("/health-check/redis").json()["broker"]["sentinels"]

@@ -1,4 +1,8 @@
-"""`/health-check/redis` and `/health-check/celery`: 200 when healthy, 503 with a reason."""
+"""`/health-check/redis` and `/health-check/celery`: 200 when healthy, 503 with a reason.
+
+Open to anyone (load balancers, probes), they then say only ok or not, and why not; a task API
+client's token (app.api.auth) also gets the details: primaries, replicas, Sentinels, workers,
+latencies."""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from app.api import auth
 from app.api.deps import ApiContext, context
 from app.core import redis_endpoints
 from app.core.queues import QueueName
 
 router = APIRouter(prefix="/health-check", tags=["health"])
 Context = Annotated[ApiContext, Depends(context)]
+Requester = Annotated[str | None, Depends(auth.optional_client)]
 CANARY = "app.tasks.health.canary"
 
 
@@ -109,14 +115,21 @@ def sentinels_report(url: str, master: str, ctx: ApiContext) -> dict[str, Any]:
     }
 
 
-def answer(checks: dict[str, Any]) -> JSONResponse:
+def answer(checks: dict[str, Any], requester: str | None) -> JSONResponse:
+    """200 or 503 with each check; for an anonymous request, only whether it is ok and why
+    not (nothing about the topology or the workers' names)."""
     healthy = all(check.get("ok") for check in checks.values())
+    if requester is None:
+        checks = {
+            name: {key: check[key] for key in ("ok", "reason") if key in check}
+            for name, check in checks.items()
+        }
     body = {"status": "ok" if healthy else "unavailable", **checks}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 @router.get("/redis")
-def redis_health(ctx: Context) -> JSONResponse:
+def redis_health(ctx: Context, requester: Requester) -> JSONResponse:
     """Broker (PING + persistence + replication through the monitor user) and cache (PING).
     With Sentinels: on the primaries they name, plus what the Sentinels see."""
     settings = ctx.settings
@@ -128,12 +141,15 @@ def redis_health(ctx: Context) -> JSONResponse:
             "cache": probe(
                 settings.cache_url, settings.cache_sentinel_master, ctx, persistence=False
             ),
-        }
+        },
+        requester,
     )
 
 
 @router.get("/celery")
-def celery_health(ctx: Context, queue: QueueName = QueueName.DEFAULT) -> JSONResponse:
+def celery_health(
+    ctx: Context, requester: Requester, queue: QueueName = QueueName.DEFAULT
+) -> JSONResponse:
     """Workers answer a ping and a canary task makes a real round trip through `queue`."""
     workers = check_workers(ctx)
     canary = (
@@ -141,7 +157,7 @@ def celery_health(ctx: Context, queue: QueueName = QueueName.DEFAULT) -> JSONRes
         if workers["ok"]
         else {"ok": False, "reason": "skipped: no worker to run it"}
     )
-    return answer({"workers": workers, "canary": canary})
+    return answer({"workers": workers, "canary": canary}, requester)
 
 
 def check_workers(ctx: Context) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from enum import StrEnum
 from typing import Annotated, Any
@@ -9,12 +10,16 @@ from typing import Annotated, Any
 from celery.result import AsyncResult
 from fastapi import APIRouter, Depends, HTTPException
 
+from app.api import auth
 from app.api.deps import ApiContext, context
 from app.tasks import arguments
 from app.tasks.arguments import InvalidArguments, TaskArguments
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+# Every route needs a client's token (app.api.auth): 401 without one.
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Depends(auth.client)])
 Context = Annotated[ApiContext, Depends(context)]
+Client = Annotated[str, Depends(auth.client)]
 
 
 class TaskKind(StrEnum):
@@ -40,7 +45,9 @@ TASKS: dict[TaskKind, type[TaskArguments]] = {
 
 
 @router.post("/{kind}", status_code=202)
-def submit(kind: TaskKind, ctx: Context, body: dict[str, Any] | None = None) -> dict[str, Any]:
+def submit(
+    kind: TaskKind, ctx: Context, client: Client, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate the arguments and queue the task; answers with its id and queue."""
     model = TASKS[kind]
     try:
@@ -51,6 +58,7 @@ def submit(kind: TaskKind, ctx: Context, body: dict[str, Any] | None = None) -> 
     name = model.TASK
     result = ctx.celery.send_task(name, kwargs=checked)
     queue = ctx.celery.amqp.router.route({}, name)["queue"].name
+    logger.info("task API: %s queued %s[%s] for client %s", kind.value, name, result.id, client)
     return {"task_id": result.id, "task": name, "queue": queue, "state": "PENDING"}
 
 

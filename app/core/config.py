@@ -119,6 +119,10 @@ class Settings(BaseSettings):
 
     sentry_dsn: str | None = None
 
+    # The task API's clients (app.api.auth): a file of `<client> <SHA-256 of its token>` lines,
+    # written by the backend role. Unset or missing: every /tasks request is refused.
+    api_clients_file: Path | None = None
+
     @property
     def broker_url(self) -> str:
         return self.redis_url
@@ -160,6 +164,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "log_dir",
+        "api_clients_file",
         "sentry_dsn",
         "result_backend_url",
         "redis_monitor_url",

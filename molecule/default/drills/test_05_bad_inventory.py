@@ -66,6 +66,16 @@ BAD_VARIABLES = [
     ),
     ("no release kept", {"app_deploy_releases_kept": 0}, "app_deploy_releases_kept must be"),
     (
+        "a task API client named with spaces",
+        {"backend_api_tokens": {"Reports UI": "a" * 40}},
+        "backend_api_tokens: client names must be",
+    ),
+    (
+        "a task API token too short to be a secret",
+        {"backend_api_tokens": {"reports-ui": "CHANGE-ME"}},
+        "each token 32+ letters and digits",
+    ),
+    (
         "visibility timeout below the hard limit",
         {"app_deploy_settings": {"BROKER_VISIBILITY_TIMEOUT": 60, "TASK_TIME_LIMIT": 120}},
         "must exceed TASK_TIME_LIMIT",

@@ -140,7 +140,7 @@ def test_an_operator_switches_the_primary_over(scenario, platform, figures, run_
 
 
 def test_health_answers_200_with_the_new_primary(scenario):
-    status, body = http.get(f"http://{scenario.address(scenario.app_host)}:8000/health-check/redis")
+    status, body = http.get(scenario.backend_url("/health-check/redis"), token=scenario.api_token)
     assert status == 200, body
     sentinels = json.loads(body)["broker"]["sentinels"]
     assert sentinels["answering"] == 3 and sentinels["failover_possible"] is True

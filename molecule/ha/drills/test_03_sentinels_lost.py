@@ -21,7 +21,7 @@ SENTINEL_UNIT = "redis-sentinel.service"
 
 
 def sentinels_in_health(scenario) -> dict[str, object]:
-    status, body = http.get(f"http://{scenario.address(scenario.app_host)}:8000/health-check/redis")
+    status, body = http.get(scenario.backend_url("/health-check/redis"), token=scenario.api_token)
     assert status == 200, body
     report: dict[str, object] = json.loads(body)["broker"]["sentinels"]
     return report

@@ -55,7 +55,7 @@ def test_every_client_reaches_redis_through_the_sentinels(scenario, app_host, wo
 
 
 def test_health_names_the_primary_its_replicas_and_the_sentinels(scenario):
-    status, body = http.get(f"http://{scenario.address(scenario.app_host)}:8000/health-check/redis")
+    status, body = http.get(scenario.backend_url("/health-check/redis"), token=scenario.api_token)
     assert status == 200, body
     broker = json.loads(body)["broker"]
     primary = replication.primary_host(scenario)
