@@ -19,7 +19,8 @@ def request(
     timeout: float = 30,
 ) -> tuple[int, str]:
     """One request, with HTTP basic credentials or a bearer token and a JSON body;
-    (status, body), also for error statuses."""
+    (status, body), also for error statuses; (0, the reason) when nothing answered (a
+    service restarting refuses connections)."""
     data = None if body is None else json.dumps(body).encode()
     call = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - lab addresses only
     if data is not None:
@@ -34,6 +35,8 @@ def request(
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+    except urllib.error.URLError as error:
+        return 0, str(error.reason)
 
 
 def get(
