@@ -7,6 +7,7 @@ publish and read results from here, so no program is copied to or typed on a hos
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -143,6 +144,16 @@ class Platform:
     def tally_counts(self, batch: str) -> dict[int, int]:
         """Executions per task index of a tally batch, read from the cache."""
         return {int(k): int(v) for k, v in self.cache().hgetall(f"cache:tally:{batch}").items()}
+
+    def succeeded(self, task_ids: list[str]) -> set[str]:
+        """The tasks whose SUCCESS the result backend holds (on the broker's primary)."""
+        backend: Any = self.celery.backend
+        values = backend.client.mget([backend.get_key_for_task(t) for t in task_ids])
+        return {
+            task_id
+            for task_id, raw in zip(task_ids, values, strict=True)
+            if raw and json.loads(raw)["status"] == "SUCCESS"
+        }
 
     def wait_for_tally(self, batch: str, expected: int, timeout: float) -> dict[int, int]:
         """Polls until `expected` distinct tasks of the batch ran (or the timeout); the counts."""

@@ -54,12 +54,19 @@ class Stream:
             index += 1
 
     def completed(self) -> set[int]:
-        """The acknowledged tasks that ran ({} while the cache cannot be read: a failover)."""
+        """The acknowledged tasks that ran: counted in the cache, or, for those it does not
+        count, with SUCCESS in the result backend (a failover of the cache may drop its last
+        writes: by design, it holds nothing that matters). {} while neither can be read."""
         try:
             counts = self.platform.tally_counts(self.batch)
+            ran = {index for index in self.acknowledged if counts.get(index)}
+            uncounted = {self.acknowledged[i]: i for i in self.acknowledged if i not in ran}
+            if uncounted:
+                succeeded = self.platform.succeeded(list(uncounted))
+                ran |= {uncounted[task_id] for task_id in succeeded}
         except (redis.RedisError, OSError):
             return set()
-        return {index for index in self.acknowledged if counts.get(index)}
+        return ran
 
     def wait_for_all(self, timeout: float) -> set[int]:
         """Polls until every acknowledged task ran (or the timeout); those that ran."""

@@ -390,3 +390,28 @@ def test_a_lost_connection_is_collected_without_a_word_to_redis(broker, drill_qu
             with contextlib.suppress(socket.timeout, TimeoutError):
                 other.drain_events(timeout=1)
     assert survivor == [{"n": 7}]
+
+
+def test_a_task_delivered_before_the_loss_can_be_acknowledged_after_the_collect(
+    broker, drill_queue
+):
+    """Celery acknowledges a task that finishes after its connection was collected (a worker
+    that lost the primary mid-task): the acknowledgement reaches Redis through a new
+    connection, or fails as a connection error Celery handles, never as an error that stops
+    the worker (drill HA-2 once ended a worker with an AttributeError here)."""
+    url = broker.url("celery")
+    publish(url, OURS, {"n": 8})
+    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
+    delivered: list[Any] = []
+    connection = Connection(url, transport=OURS, transport_options=LIVENESS)
+    with Consumer(
+        connection, [queue], accept=["json"], callbacks=[lambda _b, m: delivered.append(m)]
+    ):
+        deadline = time.monotonic() + 30
+        while not delivered and time.monotonic() < deadline:
+            with contextlib.suppress(socket.timeout, TimeoutError):
+                connection.drain_events(timeout=1)
+        assert len(delivered) == 1 and len(unacked_bodies(broker)) == 1
+        connection.collect()
+        delivered[0].ack()
+    assert unacked_bodies(broker) == {}

@@ -90,6 +90,11 @@ METHODS: dict[str, tuple[Any, str]] = {
         kombu.Connection.collect,
         "(self, socket_timeout=None)",
     ),
+    "Channel._disconnect_pools (extended: a collected channel keeps a fresh pool)": (
+        kombu_redis.Channel._disconnect_pools,
+        "(self)",
+    ),
+    "Channel._get_pool": (kombu_redis.Channel._get_pool, "(self, asynchronous=False)"),
     "Channel._close_clients (a collected channel's pub/sub connection)": (
         kombu_redis.Channel._close_clients,
         "(self)",

@@ -280,12 +280,23 @@ class Channel(redis.Channel):
         connect timeout per command (drill HA-2: the worker reconnected ~30 s after the
         loss). What this consumer fetched goes back to its queues when its liveness lapses
         (restore_from_dead_consumers, run by every living consumer, this worker's next
-        channel included)."""
+        channel included). Celery may still acknowledge a task this channel delivered, after
+        the transport is gone: _disconnect_pools leaves it a fresh pool for that."""
         self._lost = True
         self.do_restore = False
         self._in_poll = False
         self._close_clients()  # the pub/sub connection: nothing left to unsubscribe
-        self.__dict__.pop("client", None)  # kombu's close deletes fanout bindings with it
+        self.auto_delete_queues = set()  # kombu's close would delete their fanout bindings
+
+    def _disconnect_pools(self) -> None:
+        """kombu's, and for a channel whose connection was lost a fresh pool, not connected
+        until used: a task it delivered that finishes later is acknowledged through it (on
+        the new primary, through the Sentinels). kombu would build one from the transport's
+        client, which is gone by then: the acknowledgement stopped the worker with an
+        AttributeError instead of a connection error (drill HA-2)."""
+        super()._disconnect_pools()
+        if self._lost and self.connection.client is not None:
+            self._pool = self._get_pool()
 
     def _subscribe(self) -> None:
         """Subscribe as kombu does, on a pub/sub connection redis-py may not reconnect by
