@@ -7,7 +7,6 @@ test also proves those rules let Celery work. Then one worker serves all five qu
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import shutil
@@ -196,8 +195,10 @@ API_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 
 def api_clients_file(workdir: Path) -> Path:
     """The clients file the backend role writes, listing the tests' client."""
+    from app.api import auth
+
     path = workdir / "api-clients"
-    path.write_text(f"tests {hashlib.sha256(API_TOKEN.encode()).hexdigest()}\n")
+    path.write_text(f"tests {auth.digest(API_TOKEN)}\n")
     return path
 
 

@@ -35,10 +35,11 @@ def test_no_password_in_http_responses(scenario, figures):
     base = f"http://{scenario.address(scenario.app_host)}"
     credentials = ("admin", scenario.secret("flower-admin"))
     responses = [
-        http.get(f"{base}:8000/health-check/redis"),
-        http.get(f"{base}:8000/health-check/celery"),
-        http.get(f"{base}:8000/health-check/redis", token=scenario.api_token),  # the details
-        http.get(f"{base}:8000/health-check/celery", token=scenario.api_token),
+        *(
+            http.get(scenario.backend_url(f"/health-check/{check}"), token=token)
+            for check in ("redis", "celery")
+            for token in (None, scenario.api_token)  # anonymous, then the details
+        ),
         http.get(f"{base}:5555/api/workers?refresh=1", auth=credentials),
         http.get(f"{base}:5555/broker", auth=credentials),
         http.get(f"{base}:5555/metrics"),

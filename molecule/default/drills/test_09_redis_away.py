@@ -16,7 +16,7 @@ REDIS_UNITS = "redis-server@broker redis-server@cache"
 
 def test_redis_away_for_30_seconds(platform, scenario, figures):
     app_host, redis_host = scenario.app_host, scenario.redis_host
-    backend = f"http://{scenario.address(app_host)}:8000/health-check"
+    backend = scenario.backend_url("/health-check")
 
     def health(check: str) -> tuple[int, dict]:
         status, body = http.get(f"{backend}/{check}")

@@ -78,7 +78,7 @@ def test_progress_is_reported_and_results_are_retrievable(platform):
 
 @pytest.mark.parametrize("check", ["redis", "celery"])
 def test_health_endpoints_answer_200(scenario, check):
-    url = f"http://{scenario.address(scenario.app_host)}:8000/health-check/{check}"
+    url = scenario.backend_url(f"/health-check/{check}")
     status, body = http.get(url)
     assert status == 200, body
     assert json.loads(body)["status"] == "ok"

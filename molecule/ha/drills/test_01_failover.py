@@ -35,7 +35,7 @@ def app_units(scenario) -> list[tuple[str, str]]:
 
 
 def healthy(scenario) -> bool:
-    base = f"http://{scenario.address(scenario.app_host)}:8000/health-check"
+    base = scenario.backend_url("/health-check")
     return all(http.get(f"{base}/{check}")[0] == 200 for check in ("redis", "celery"))
 
 
