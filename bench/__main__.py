@@ -57,7 +57,7 @@ def main() -> None:
     deploys.append(measure.deploy(cold=False))
     results["deploy"] = deploys
     results["machine"] = machine()
-    lab = Platform.of(measure.LAB.app_host)
+    lab = Platform.of(measure.LAB.app_host, measure.LAB.ca_file if measure.LAB.tls else None)
     print("Drain throughput, tuned vs stock")
     runs = measure.drain(lab, args.repetitions, {"no-op": 3000, "fuzzy match": 2000})
     results["drain_runs"] = runs

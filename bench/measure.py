@@ -12,6 +12,7 @@ from typing import Any
 from labkit import hosts
 from labkit.ansible import run_playbook
 from labkit.platform import CANARY, Platform
+from labkit.redis_cli import HOST_CA_FILE
 from labkit.scenario import Scenario
 from labkit.waiting import seconds_until
 
@@ -176,7 +177,8 @@ BENCH_RULES = "resetkeys ~mylist* resetchannels -@all +ping +lpush +rpop"
 
 def redis_ceiling(admin_password: str) -> dict[str, float]:
     """redis-benchmark on the Redis host: LPUSH and RPOP, 50 clients, loopback."""
-    admin = "redis-cli --no-auth-warning -p 6379 --user admin"
+    tls = f" --tls --cacert {HOST_CA_FILE}" if LAB.tls else ""
+    admin = f"redis-cli --no-auth-warning -p 6379 --user admin{tls}"
     throwaway = secrets.token_hex(24)
     auth = {"REDISCLI_AUTH": admin_password, "BENCH_AUTH": throwaway}
     # printf is a shell builtin: the throwaway password reaches redis-cli on stdin.
@@ -185,7 +187,7 @@ def redis_ceiling(admin_password: str) -> dict[str, float]:
     try:
         out = hosts.sh(
             LAB.redis_host,
-            f'redis-benchmark -p 6379 --user {BENCH_USER} -a "$BENCH_AUTH" -t lpush,rpop '
+            f'redis-benchmark -p 6379{tls} --user {BENCH_USER} -a "$BENCH_AUTH" -t lpush,rpop '
             "-n 200000 -q 2>/dev/null",
             secrets={"BENCH_AUTH": throwaway},
         )

@@ -7,6 +7,7 @@
   with the services' own credentials, drill batches of tally tasks and their outcomes;
 - `ansible`: ansible-playbook runs read through the json callback;
 - `figures`: the figure tables the drills print at the end.
+- `certificates`: a CA and server certificates for the TLS tests (another CA, for one).
 
 Everything runs on the controller; nothing is copied to the hosts.
 """

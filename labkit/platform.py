@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -29,10 +30,13 @@ BROKER_ERRORS = (OperationalError, redis.RedisError, OSError)
 CANARY = "app.tasks.health.canary"
 
 
-def deployed_settings(container: str) -> Settings:
+def deployed_settings(container: str, ca_file: Path | None = None) -> Settings:
     """The settings of the services on `container`, as the controller may use them: no log
-    file (the controller is not the host)."""
-    return settings_from_env_file(hosts.sh(container, f"cat {ENV_FILE}"), log_dir=None)
+    file (the controller is not the host), and with TLS the controller's copy of the CA."""
+    overrides: dict[str, Any] = {"log_dir": None}
+    if ca_file is not None:
+        overrides["redis_tls_ca_file"] = ca_file
+    return settings_from_env_file(hosts.sh(container, f"cat {ENV_FILE}"), **overrides)
 
 
 @dataclass
@@ -54,8 +58,8 @@ class Platform:
         self.celery: MatchbotCelery = create_celery_app(settings)
 
     @classmethod
-    def of(cls, container: str) -> Platform:
-        return cls(deployed_settings(container))
+    def of(cls, container: str, ca_file: Path | None = None) -> Platform:
+        return cls(deployed_settings(container, ca_file))
 
     def cache(self) -> redis.Redis:
         """The app's own cache client (through the Sentinels when there are)."""

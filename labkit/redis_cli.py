@@ -1,4 +1,5 @@
-"""redis-cli on a lab host, as one ACL user; the password travels in REDISCLI_AUTH."""
+"""redis-cli on a lab host, as one ACL user (the password travels in REDISCLI_AUTH), over TLS
+verifying the server against the CA when the inventory turns TLS on."""
 
 from __future__ import annotations
 
@@ -11,20 +12,26 @@ from labkit import hosts
 BROKER_PORT = 6379
 CACHE_PORT = 6380
 FILL_VALUE_BYTES = 100 * 1024
+# The CA certificate on a Redis host (the redis role's redis_tls_dir).
+HOST_CA_FILE = "/etc/redis/tls/ca.crt"
 
 
 @dataclass(frozen=True)
 class RedisCli:
-    """redis-cli on `container` against `port` (on `address`, loopback by default)."""
+    """redis-cli on `container` against `port` (on `address`, loopback by default); with
+    `tls`, over TLS verifying the server against the host's CA certificate."""
 
     container: str
     port: int
     user: str | None
     password: str | None = None
     address: str = "127.0.0.1"
+    tls: bool = False
 
     def _command(self, *args: str, options: tuple[str, ...] = ()) -> str:
         cli = ["redis-cli", "--no-auth-warning", "-h", self.address, "-p", str(self.port)]
+        if self.tls:
+            cli += ["--tls", "--cacert", HOST_CA_FILE]
         if self.user is not None:
             cli += ["--user", self.user]
         return shlex.join([*cli, *options, *args])

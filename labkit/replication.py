@@ -13,11 +13,11 @@ INSTANCES = (BROKER, CACHE)
 
 
 def sentinel(scenario: Scenario, host: str, user: str = "sentinel-client") -> RedisCli:
-    return RedisCli(host, SENTINEL_PORT, user, scenario.secret(f"redis-{user}"))
+    return scenario.redis_cli(host, SENTINEL_PORT, user)
 
 
 def admin(scenario: Scenario, host: str, port: int = BROKER[1]) -> RedisCli:
-    return RedisCli(host, port, "admin", scenario.secret("redis-admin"))
+    return scenario.redis_cli(host, port, "admin")
 
 
 def primary_answers(scenario: Scenario, master: str = BROKER[0]) -> dict[str, str]:

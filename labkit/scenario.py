@@ -14,9 +14,12 @@ from typing import Any
 import yaml
 
 from labkit import hosts
+from labkit.redis_cli import RedisCli
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_DEFAULTS = ROOT / "roles" / "celery_worker" / "defaults" / "main.yml"
+# What every PEM private key holds (-----BEGIN EC PRIVATE KEY-----, …).
+KEY_MARKER = "PRIVATE KEY-----"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,25 @@ class Scenario:
         folder = self.inventory if self.inventory.is_dir() else self.inventory.parent
         return folder / ".secrets"
 
+    @property
+    def ca_file(self) -> Path:
+        """The lab CA's certificate on the controller (the pki role creates it there)."""
+        return self.secrets_dir / "tls" / "ca.crt"
+
+    @property
+    def tls(self) -> bool:
+        """Whether Redis speaks TLS only (matchbot_tls, or redis_tls in a role's scenario)."""
+        host = self.redis_host
+        return self.var(host, "matchbot_tls") is True or self.var(host, "redis_tls") is True
+
+    def redis_cli(
+        self, host: str, port: int, user: str | None, address: str = "127.0.0.1"
+    ) -> RedisCli:
+        """redis-cli on a Redis host as `user` with its generated password, over TLS when
+        the inventory turns it on."""
+        password = self.secret(f"redis-{user}") if user else None
+        return RedisCli(host, port, user, password, address, tls=self.tls)
+
     def secret(self, name: str) -> str:
         """A password generated on the controller (first token of its file)."""
         return (self.secrets_dir / name).read_text().split()[0]
@@ -110,6 +132,15 @@ class Scenario:
         return f"http://{self.address(self.app_host)}:8000{path}"
 
     def all_secrets(self) -> list[str]:
-        """Every password the lab generated for the inventory: Redis's ACL users (and those of
-        high availability), the Flower login, the task API's tokens."""
-        return [self.secret(path.name) for path in sorted(self.secrets_dir.iterdir())]
+        """Every secret the lab generated for the inventory: Redis's ACL users (and those of
+        high availability), the Flower login, the task API's tokens; with TLS, key material:
+        the CA key's lines and the PEM marker of any private key."""
+        found = [
+            self.secret(path.name) for path in sorted(self.secrets_dir.iterdir()) if path.is_file()
+        ]
+        ca_key = self.secrets_dir / "tls" / "ca.key"
+        if ca_key.is_file():
+            lines = ca_key.read_text().splitlines()
+            found += [line for line in lines if not line.startswith("-----")]
+            found.append(KEY_MARKER)
+        return found

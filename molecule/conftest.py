@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def testinfra_host(name: str) -> testinfra.host.Host:
 @pytest.fixture(scope="session")
 def platform(scenario: Scenario) -> Platform:
     """The app's client on the controller, with the app host's settings and users."""
-    return Platform.of(scenario.app_host)
+    return Platform.of(scenario.app_host, scenario.ca_file if scenario.tls else None)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +79,8 @@ def redis_as(host: testinfra.host.Host, scenario: Scenario) -> Callable[..., Red
     ACL user (its generated password unless one is given)."""
 
     def make(user: str | None, port: int = BROKER_PORT, password: str | None = None) -> RedisCli:
-        if password is None and user is not None:
-            password = scenario.secret(f"redis-{user}")
-        return RedisCli(host.backend.host, port, user, password)
+        cli = scenario.redis_cli(host.backend.host, port, user)
+        return cli if password is None else replace(cli, password=password)
 
     return make
 
@@ -88,7 +88,7 @@ def redis_as(host: testinfra.host.Host, scenario: Scenario) -> Callable[..., Red
 @pytest.fixture(scope="session")
 def broker_admin(scenario: Scenario) -> RedisCli:
     """redis-cli as the admin user on the Redis host's broker instance."""
-    return RedisCli(scenario.redis_host, BROKER_PORT, "admin", scenario.secret("redis-admin"))
+    return scenario.redis_cli(scenario.redis_host, BROKER_PORT, "admin")
 
 
 @pytest.fixture(scope="session")

@@ -208,6 +208,8 @@ def app_env(broker: RedisServer, cache: RedisServer, workdir: Path) -> dict[str,
     return {
         "API_CLIENTS_FILE": str(api_clients_file(workdir)),
         "ENVIRONMENT": "production",
+        # Plaintext on loopback, deliberately (TLS has its own tests: test_tls.py).
+        "REDIS_ALLOW_PLAINTEXT": "true",
         "REDIS_URL": broker.url("celery"),
         "CACHE_URL": cache.url("app"),
         "REDIS_MONITOR_URL": broker.url("monitor"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 
@@ -15,6 +16,8 @@ from app.core.config import Environment, Settings
 from app.core.redaction import redact
 
 SAFE = "redis://celery:Zx81kQpLmN2@redis.internal:6379/0"
+SAFE_TLS = "rediss://celery:Zx81kQpLmN2@redis.internal:6379/0"
+CA_FILE = "/etc/matchbot/tls/ca.crt"
 
 
 def settings(**values: object) -> Settings:
@@ -55,7 +58,55 @@ def test_production_refuses_insecure_redis_urls(url: str, problem: str) -> None:
 
 
 def test_production_accepts_acl_users_with_passwords() -> None:
-    assert settings(environment="production", redis_url=SAFE, cache_url=SAFE).secrets()
+    tls = {"redis_tls_ca_file": CA_FILE, "redis_url": SAFE_TLS, "cache_url": SAFE_TLS}
+    assert settings(environment="production", **tls).secrets()
+
+
+def test_production_refuses_plaintext_redis_unless_told_so() -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(environment="production", redis_url=SAFE, cache_url=SAFE)
+    assert "REDIS_URL, RESULT_BACKEND_URL, CACHE_URL, REDIS_MONITOR_URL would carry" in str(
+        refused.value
+    )
+    assert "REDIS_ALLOW_PLAINTEXT=true" in str(refused.value)
+    opted_out = settings(
+        environment="production", redis_url=SAFE, cache_url=SAFE, redis_allow_plaintext=True
+    )
+    assert opted_out.tls_options() == {}
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"redis_tls_ca_file": CA_FILE}, "REDIS_URL is redis:// while REDIS_TLS_CA_FILE is set"),
+        ({"redis_url": SAFE_TLS}, "REDIS_URL is rediss:// without REDIS_TLS_CA_FILE"),
+        (
+            {"redis_tls_ca_file": CA_FILE, "redis_url": SAFE_TLS, "cache_url": "unix:///r.sock"},
+            "CACHE_URL is unix:// while REDIS_TLS_CA_FILE is set",
+        ),
+    ],
+)
+def test_tls_is_all_or_nothing(values: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        settings(**values)
+
+
+def test_with_tls_every_client_verifies_the_server_against_the_ca() -> None:
+    sentinels = "sentinel://celery:Zx81kQpLmN2@10.0.0.1:26379/0"
+    tls = settings(
+        redis_tls_ca_file=CA_FILE,
+        redis_url=sentinels,
+        cache_url=sentinels,
+        redis_sentinel_username="sentinel-client",
+        redis_sentinel_password="Sx81kQpLmN2",
+    )
+    verify = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": CA_FILE}
+    config = celery_config(tls)
+    assert config["broker_use_ssl"] == verify
+    assert config["redis_backend_use_ssl"] == verify
+    for options in ("broker_transport_options", "result_backend_transport_options"):
+        assert config[options]["sentinel_kwargs"]["ssl"] is True
+        assert config[options]["sentinel_kwargs"]["ssl_cert_reqs"] == ssl.CERT_REQUIRED
 
 
 def test_visibility_timeout_must_exceed_the_hard_limit() -> None:
@@ -120,9 +171,10 @@ def test_result_detail_is_full_or_final() -> None:
 
 ENV_FILE = f"""# written by Ansible
 ENVIRONMENT=production
-REDIS_URL={SAFE}
-CACHE_URL=redis://app:Qw12er34tyU@redis.internal:6380/0
-REDIS_MONITOR_URL=redis://monitor:Aa99bb88ccD@redis.internal:6379/0
+REDIS_URL={SAFE_TLS}
+CACHE_URL=rediss://app:Qw12er34tyU@redis.internal:6380/0
+REDIS_MONITOR_URL=rediss://monitor:Aa99bb88ccD@redis.internal:6379/0
+REDIS_TLS_CA_FILE={CA_FILE}
 """
 
 
@@ -144,7 +196,7 @@ def test_the_check_prints_the_effective_settings_without_secrets() -> None:
     effective = json.loads(run.stdout)
     assert effective["task_time_limit"] == 600
     assert effective["broker_visibility_timeout"] == 7200  # the app's default
-    assert effective["redis_url"] == "redis://***@redis.internal:6379/0"
+    assert effective["redis_url"] == "rediss://***@redis.internal:6379/0"
     for password in ("Zx81kQpLmN2", "Qw12er34tyU", "Aa99bb88ccD"):
         assert password not in run.stdout + run.stderr
 
@@ -154,7 +206,8 @@ def test_the_check_prints_the_effective_settings_without_secrets() -> None:
     [
         ("BROKER_VISIBILITY_TIMEOUT=60\n", "BROKER_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT"),
         ("TASK_TIME_LIMIT=soon\n", "TASK_TIME_LIMIT: Input should be a valid integer"),
-        ("CACHE_URL=redis://localhost/1\n", "CACHE_URL has no password"),
+        ("CACHE_URL=rediss://localhost/1\n", "CACHE_URL has no password"),
+        ("CACHE_URL=redis://a:Qw12er34tyU@r/1\n", "CACHE_URL is redis:// while REDIS_TLS_CA_FILE"),
         ("REDIS_URL=http://c:Zx81kQpLmN2@r/0\n", "REDIS_URL must be a redis://"),
     ],
 )

@@ -42,6 +42,7 @@ QUEUE = "celery-sentinel-drill"
 def settings_for(sentinels: SentinelSet, cache: RedisServer, workdir: Any) -> dict[str, str]:
     return {
         "ENVIRONMENT": "production",
+        "REDIS_ALLOW_PLAINTEXT": "true",  # loopback; TLS through Sentinels: test_tls.py
         "REDIS_URL": sentinels.url("celery"),
         "REDIS_MONITOR_URL": sentinels.url("monitor"),
         "CACHE_URL": cache.url("app"),

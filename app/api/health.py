@@ -43,7 +43,11 @@ def probe(url: str, master: str, ctx: ApiContext, *, persistence: bool) -> dict[
     settings = ctx.settings
     timeout = settings.redis_health_timeout_seconds
     client = redis_endpoints.client(
-        url, master=master, sentinel_kwargs=settings.sentinel_kwargs(), timeout=timeout
+        url,
+        master=master,
+        sentinel_kwargs=settings.sentinel_kwargs(),
+        timeout=timeout,
+        tls=settings.tls_options(),
     )
     started = time.perf_counter()
     try:

@@ -99,6 +99,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             **redis_options,
             **sentinel_options(settings, settings.broker_url, master),
         },
+        # TLS (settings.redis_tls_ca_file): the broker and the result backend are configured
+        # separately (celery #5371), the Sentinels in sentinel_kwargs (settings).
+        "broker_use_ssl": settings.tls_options() or False,
+        "redis_backend_use_ssl": settings.tls_options() or None,
         "result_backend_transport_options": {
             **redis_options,
             **sentinel_options(settings, settings.results_url, master),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 from enum import StrEnum
 from functools import lru_cache
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     cache_sentinel_master: str = "matchbot-cache"
     redis_sentinel_username: str | None = None
     redis_sentinel_password: str | None = None
+    # TLS: the CA certificate clients verify every Redis server and Sentinel against. Set, every
+    # connection is TLS (rediss:// URLs; sentinel:// URLs reach the Sentinels and the primaries
+    # over TLS) and must verify; unset, rediss:// URLs are refused. Production refuses a
+    # plaintext URL unless REDIS_ALLOW_PLAINTEXT=true (a deliberate, visible opt-out).
+    redis_tls_ca_file: Path | None = None
+    redis_allow_plaintext: bool = False
 
     # Time limits (seconds): soft raises inside the task, hard kills the process.
     task_soft_time_limit: int = Field(default=25 * 60, gt=0)
@@ -146,13 +153,24 @@ class Settings(BaseSettings):
     def uses_sentinel(self, url: str) -> bool:
         return redis_endpoints.parse(url).sentinel
 
-    def sentinel_kwargs(self) -> dict[str, str]:
-        """How clients authenticate to the Sentinels (redis-py's `sentinel_kwargs`)."""
+    def tls_options(self) -> dict[str, Any]:
+        """Connection options (redis-py, kombu's `broker_use_ssl`, Celery's
+        `redis_backend_use_ssl`) that verify the server against the CA; {} without TLS."""
+        if self.redis_tls_ca_file is None:
+            return {}
+        return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(self.redis_tls_ca_file)}
+
+    def sentinel_kwargs(self) -> dict[str, Any]:
+        """How clients reach and authenticate to the Sentinels (redis-py's
+        `sentinel_kwargs`). kombu and Celery apply their TLS settings to the primary only:
+        without `ssl` here the Sentinels are spoken to in plaintext (celery #8016)."""
         credentials = {
             "username": self.redis_sentinel_username,
             "password": self.redis_sentinel_password,
         }
-        return {key: value for key, value in credentials.items() if value}
+        kwargs: dict[str, Any] = {key: value for key, value in credentials.items() if value}
+        tls = self.tls_options()
+        return {**kwargs, "ssl": True, **tls} if tls else kwargs
 
     def secrets(self) -> list[str]:
         """Every password in the settings, for redaction."""
@@ -170,6 +188,7 @@ class Settings(BaseSettings):
         "redis_monitor_url",
         "redis_sentinel_username",
         "redis_sentinel_password",
+        "redis_tls_ca_file",
         mode="before",
     )
     @classmethod
@@ -203,9 +222,28 @@ class Settings(BaseSettings):
                     f"{name} must be a redis://, rediss:// or unix:// URL, or sentinel:// URLs "
                     f"separated by ';' ({error})"
                 )
+        problems += self._tls_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _tls_problems(self) -> list[str]:
+        """TLS all or nothing: with a CA file no plaintext URL, without one no rediss://."""
+        problems = []
+        for name, url in self.redis_urls().items():
+            try:
+                scheme = redis_endpoints.parse(url).scheme
+            except ValueError:
+                continue  # reported above
+            if self.redis_tls_ca_file is not None and scheme in ("redis", "unix"):
+                problems.append(
+                    f"{name} is {scheme}:// while REDIS_TLS_CA_FILE is set: use rediss://"
+                )
+            if self.redis_tls_ca_file is None and scheme == "rediss":
+                problems.append(
+                    f"{name} is rediss:// without REDIS_TLS_CA_FILE, the CA to verify it against"
+                )
+        return problems
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
@@ -220,6 +258,18 @@ class Settings(BaseSettings):
                 problems.append(f"{name} uses a well-known default password")
             elif not endpoint.username:
                 problems.append(f"{name} names no ACL user (the default user must stay off)")
+        if self.redis_tls_ca_file is None and not self.redis_allow_plaintext:
+            plaintext = [
+                name
+                for name, url in self.redis_urls().items()
+                if redis_endpoints.parse(url).scheme in ("redis", redis_endpoints.SENTINEL)
+            ]
+            if plaintext:
+                problems.append(
+                    f"{', '.join(plaintext)} would carry passwords and tasks in clear text: set "
+                    "REDIS_TLS_CA_FILE and use rediss:// (or sentinel://), or opt out with "
+                    "REDIS_ALLOW_PLAINTEXT=true"
+                )
         uses_sentinel = any(self.uses_sentinel(url) for url in self.redis_urls().values())
         if uses_sentinel and not (self.redis_sentinel_username and self.redis_sentinel_password):
             problems.append(

@@ -67,7 +67,7 @@ class OrderedSentinel(Sentinel):
                 masters = cast(dict[str, Any], sentinel.sentinel_masters())  # RESP2
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 UNANSWERED[address] = monotonic()
-                errors.append(f"{address[0]}:{address[1]} {error!r}")
+                errors.append(f"{address[0]}:{address[1]} {type(error).__name__}: {error}")
                 continue
             UNANSWERED.pop(address, None)
             state = masters.get(service_name)
@@ -148,10 +148,12 @@ def client(
     master: str,
     sentinel_kwargs: dict[str, Any],
     timeout: float,
+    tls: dict[str, Any] | None = None,
     decode_responses: bool = True,
 ) -> redis.Redis:
     """A client of the server `url` names; for Sentinels, of the primary they name `master`
-    (asked again after a failover)."""
+    (asked again after a failover). `tls`: the options that verify the server (Settings.
+    tls_options); the Sentinels' own are in `sentinel_kwargs`."""
     endpoint = parse(url)
     options: dict[str, Any] = {
         "socket_timeout": timeout,
@@ -159,6 +161,7 @@ def client(
         "socket_keepalive": True,
         "socket_keepalive_options": KEEPALIVE_OPTIONS,
         "decode_responses": decode_responses,
+        **(tls or {}),
     }
     if not endpoint.sentinel:
         return redis.Redis.from_url(url, **options)
@@ -167,6 +170,7 @@ def client(
             list(endpoint.hosts),
             sentinel_kwargs=sentinel_options(sentinel_kwargs, timeout),
             **options,
+            **({"ssl": True} if tls else {}),
         )
     )
     primary: redis.Redis = sentinels.master_for(

@@ -100,6 +100,7 @@ def cache_client(settings: Settings) -> redis.Redis:
         master=settings.cache_sentinel_master,
         sentinel_kwargs=settings.sentinel_kwargs(),
         timeout=settings.redis_health_timeout_seconds,
+        tls=settings.tls_options(),
     )
 
 

@@ -65,12 +65,14 @@ REFUSED = [
 def redis_reply(scenario, user, password, port, command) -> str:
     """One command from the controller over the lab network (a real remote client): the
     reply, or the error as `<redis-py error class>: <message>`."""
+    tls = {"ssl": True, "ssl_ca_certs": str(scenario.ca_file)} if scenario.tls else {}
     client = redis.Redis(
         host=scenario.address(scenario.redis_host),
         port=port,
         username=user,
         password=password,
         socket_timeout=5,
+        **tls,
     )
     try:
         return str(client.execute_command(*command))

@@ -1,5 +1,6 @@
-"""Drill 9 — secrets: no password in process lists, journald, log files or HTTP responses, and
-no secret file readable by other users. (Ansible output: test_12_converge_again.)"""
+"""Drill 9 — secrets: no password or key material in process lists, journald, log files or
+HTTP responses, and no secret file readable by other users. (Ansible output:
+test_12_converge_again.)"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ SECRET_FILES = (
     "/etc/matchbot/flower.env",
     "/etc/redis/users-broker.acl",
     "/etc/redis/users-cache.acl",
+    "/etc/redis/tls/redis.key",
 )
 
 

@@ -9,7 +9,7 @@ has its address again the broker listens on it with nobody touching the unit."""
 from __future__ import annotations
 
 from labkit.hosts import docker, restarts
-from labkit.redis_cli import BROKER_PORT, RedisCli
+from labkit.redis_cli import BROKER_PORT
 from labkit.waiting import wait_until
 
 UNIT = "redis-server@broker.service"
@@ -24,7 +24,7 @@ def unit_state(host) -> str:
 def test_broker_keeps_retrying_without_its_address_and_serves_once_it_returns(host, scenario):
     name = host.backend.host
     network, address = scenario.var(name, "lab_network"), scenario.address(name)
-    on_address = RedisCli(name, BROKER_PORT, "monitor", scenario.secret("redis-monitor"), address)
+    on_address = scenario.redis_cli(name, BROKER_PORT, "monitor", address)
     since = host.run("date +%s").stdout.strip()
     before = restarts(name, UNIT)
 

@@ -1,0 +1,67 @@
+"""Redis on TLS only (redis_tls): the plaintext port is closed, a remote client verifies the
+server against the lab CA, one that trusts another CA is refused, the key is the redis user's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import redis
+
+from labkit import certificates
+from labkit.redis_cli import BROKER_PORT, CACHE_PORT
+
+INSTANCES = {"broker": BROKER_PORT, "cache": CACHE_PORT}
+
+
+def remote(scenario, ca_file, user: str = "monitor") -> redis.Redis:
+    """A client on the controller of the broker at the host's private address, over TLS."""
+    return redis.Redis(
+        host=scenario.address(scenario.redis_host),
+        port=BROKER_PORT,
+        username=user,
+        password=scenario.secret(f"redis-{user}"),
+        ssl=True,
+        ssl_ca_certs=str(ca_file),
+        socket_timeout=5,
+    )
+
+
+@pytest.mark.parametrize("port", INSTANCES.values())
+def test_the_plaintext_port_does_not_answer(scenario, redis_as, port):
+    over_tls = redis_as("admin", port)
+    assert over_tls.run("CONFIG", "GET", "port").split() == ["port", "0"]
+    assert over_tls.run("CONFIG", "GET", "tls-port").split() == ["tls-port", str(port)]
+    in_clear = replace(over_tls, tls=False).run("PING")
+    assert "PONG" not in in_clear, in_clear
+
+
+def test_a_plaintext_client_from_another_host_gets_nothing(scenario):
+    plain = redis.Redis(
+        host=scenario.address(scenario.redis_host),
+        port=BROKER_PORT,
+        username="monitor",
+        password=scenario.secret("redis-monitor"),
+        socket_timeout=5,
+    )
+    with pytest.raises(redis.ConnectionError):
+        plain.ping()
+
+
+def test_a_remote_client_verifies_the_server_against_the_lab_ca(scenario):
+    assert scenario.ca_file.is_file()
+    assert remote(scenario, scenario.ca_file).ping() is True
+
+
+def test_a_client_that_trusts_another_ca_is_refused(scenario, tmp_path):
+    other = certificates.authority(tmp_path, "another CA")
+    with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+        remote(scenario, other.certificate_file).ping()
+
+
+def test_the_key_is_readable_by_the_redis_user_only(host):
+    key = host.file("/etc/redis/tls/redis.key")
+    assert (key.user, key.group, key.mode) == ("redis", "redis", 0o600)
+    folder = host.file("/etc/redis/tls")
+    assert (folder.user, folder.mode) == ("redis", 0o750)
+    assert "PRIVATE KEY" not in host.file("/etc/redis/tls/redis.crt").content_string
