@@ -12,4 +12,7 @@ from app.tasks import health, matching  # noqa: F401 - their tasks join every ap
 
 settings = get_settings()
 app = Celery("stock", broker=settings.broker_url, backend=settings.results_url)
+# With TLS the URLs alone cannot connect: the same verification as the platform's clients.
+app.conf.broker_use_ssl = settings.tls_options() or False
+app.conf.redis_backend_use_ssl = settings.tls_options() or None
 app.settings = settings  # what the app's tasks read their limits from

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from labkit import hosts
+from labkit.http import Client
 from labkit.redis_cli import RedisCli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,9 +128,28 @@ class Scenario:
         """The task API token of the lab's client (inventories/lab: matchbot_api_tokens)."""
         return self.secret("api-operator")
 
+    @property
+    def web_scheme(self) -> str:
+        """https when TLS is on (nginx in front of the backend and Flower), else http."""
+        return "https" if self.tls else "http"
+
+    @property
+    def http(self) -> Client:
+        """HTTP to the backend and Flower, verifying HTTPS against the lab CA."""
+        return Client(self.ca_file if self.tls else None)
+
     def backend_url(self, path: str) -> str:
         """The backend's URL for `path` (/health-check/…, /tasks/…) on the app host."""
-        return f"http://{self.address(self.app_host)}:8000{path}"
+        return f"{self.web_scheme}://{self.address(self.app_host)}:8000{path}"
+
+    def health(self, check: str) -> tuple[int, str]:
+        """The backend's detailed health report (`redis` or `celery`), asked with the lab
+        client's token: (status, body)."""
+        return self.http.get(self.backend_url(f"/health-check/{check}"), token=self.api_token)
+
+    def flower_url(self, path: str) -> str:
+        """Flower's URL for `path` on the app host."""
+        return f"{self.web_scheme}://{self.address(self.app_host)}:5555{path}"
 
     def all_secrets(self) -> list[str]:
         """Every secret the lab generated for the inventory: Redis's ACL users (and those of

@@ -1,14 +1,18 @@
 """Drill 8 — access: no one let in. Redis refuses anonymous and wrong-password clients and
-holds each ACL user to its keys and commands; Flower refuses anonymous API calls; every
-service listens only where configured and runs as a non-root user."""
+holds each ACL user to its keys and commands; Flower refuses anonymous API calls; the web
+services answer HTTPS only (plain HTTP redirected, another CA refused); every service listens
+only where configured and runs as a non-root user."""
 
 from __future__ import annotations
+
+import http.client
 
 import pytest
 import redis
 
-from labkit import http
+from labkit import certificates
 from labkit.hosts import main_pid
+from labkit.http import Client
 from labkit.redis_cli import BROKER_PORT, CACHE_PORT
 
 # (what is tried, user, password or its secret's name, port, command) → the redis-py error.
@@ -99,7 +103,7 @@ def test_redis_users_still_do_their_work(scenario):
 
 def test_flower_api_refuses_anonymous_callers(scenario, figures):
     for path in ("/", "/tasks", "/broker", "/api/workers", "/api/tasks"):
-        status, _ = http.get(f"http://{scenario.address(scenario.app_host)}:5555{path}")
+        status, _ = scenario.http.get(scenario.flower_url(path))
         figures.record(
             "Drill 8 - access refused", attempt=f"Flower {path} without credentials", reply=status
         )
@@ -114,10 +118,12 @@ def expected_sockets(scenario, name: str) -> set[str]:
         expected |= {
             f"{ip}:{port}" for ip in ("127.0.0.1", own) for port in (BROKER_PORT, CACHE_PORT)
         }
+    # With TLS, nginx answers on the host's address and the service itself on loopback only.
+    web = ("127.0.0.1", own) if scenario.tls else (own,)
     if "backend" in groups:
-        expected.add(f"{own}:8000")
+        expected |= {f"{ip}:8000" for ip in web}
     if "flower" in groups:
-        expected.add(f"{own}:5555")
+        expected |= {f"{ip}:5555" for ip in web}
     return expected
 
 
@@ -136,3 +142,25 @@ def test_every_process_runs_as_a_non_root_user(host, scenario):
         assert user == expected.get(unit.split("@")[0], "matchbot"), unit
         children = host.run(f"ps -o user= --ppid {pid}").stdout.split()
         assert "root" not in children, unit
+
+
+def test_plain_http_to_the_web_services_is_redirected_to_https(scenario, figures):
+    assert scenario.tls
+    address = scenario.address(scenario.app_host)
+    for port in (8000, 5555):
+        connection = http.client.HTTPConnection(address, port, timeout=10)
+        try:
+            connection.request("GET", "/health-check/redis")
+            response = connection.getresponse()
+            status, location = response.status, response.getheader("Location")
+        finally:
+            connection.close()
+        figures.record("Drill 8 - access refused", attempt=f"plain HTTP to :{port}", reply=status)
+        assert (status, location) == (301, f"https://{address}:{port}/health-check/redis")
+
+
+def test_a_client_that_trusts_another_ca_refuses_the_web_services(scenario, tmp_path):
+    other = Client(certificates.authority(tmp_path, "another CA").certificate_file)
+    for url in (scenario.backend_url("/health-check/redis"), scenario.flower_url("/")):
+        status, reason = other.get(url)
+        assert status == 0 and "CERTIFICATE_VERIFY_FAILED" in reason, (url, reason)

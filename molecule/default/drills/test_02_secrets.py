@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import http
-
 PLACES = {
     "process list": "ps -eo args",
     "journal": "journalctl --no-pager -o cat",
@@ -34,17 +32,16 @@ def test_no_password_in(host, scenario, figures, place):
 
 
 def test_no_password_in_http_responses(scenario, figures):
-    base = f"http://{scenario.address(scenario.app_host)}"
     credentials = ("admin", scenario.secret("flower-admin"))
     responses = [
         *(
-            http.get(scenario.backend_url(f"/health-check/{check}"), token=token)
+            scenario.http.get(scenario.backend_url(f"/health-check/{check}"), token=token)
             for check in ("redis", "celery")
             for token in (None, scenario.api_token)  # anonymous, then the details
         ),
-        http.get(f"{base}:5555/api/workers?refresh=1", auth=credentials),
-        http.get(f"{base}:5555/broker", auth=credentials),
-        http.get(f"{base}:5555/metrics"),
+        scenario.http.get(scenario.flower_url("/api/workers?refresh=1"), auth=credentials),
+        scenario.http.get(scenario.flower_url("/broker"), auth=credentials),
+        scenario.http.get(scenario.flower_url("/metrics")),
     ]
     text = "\n".join(body for _, body in responses)
     leaked = sum(value in text for value in scenario.all_secrets())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from labkit import hosts, http
+from labkit import hosts
 from labkit.hosts import restarts, sh, worker_units
 from labkit.waiting import wait_until
 
@@ -19,7 +19,7 @@ def test_redis_away_for_30_seconds(platform, scenario, figures):
     backend = scenario.backend_url("/health-check")
 
     def health(check: str) -> tuple[int, dict]:
-        status, body = http.get(f"{backend}/{check}")
+        status, body = scenario.http.get(f"{backend}/{check}")
         return status, json.loads(body)
 
     units = [

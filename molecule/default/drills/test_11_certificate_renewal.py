@@ -1,7 +1,7 @@
-"""Drill 14 — certificate renewal: a Redis certificate that expires within the renewal threshold
-is replaced by the next site.yml. The instances serve the new certificate without a restart
-(CONFIG SET reloads it; open connections stay up), no app service restarts (their CA is
-unchanged), tasks keep running, and the next run changes nothing (drill 12)."""
+"""Drill 14 — certificate renewal: certificates that expire within the renewal threshold are
+replaced by the next site.yml. Redis serves its new certificate without a restart (CONFIG SET
+reloads it; open connections stay up), nginx its own after a reload, no app service restarts
+(their CA is unchanged), tasks keep running, and the next run changes nothing (drill 12)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,18 @@ from cryptography import x509
 from labkit.hosts import main_pid
 from labkit.redis_cli import BROKER_PORT
 
+BACKEND_PORT = 8000
 # The certificate in place lasts 365 days (pki_certificate_days): a 366-day renewal margin
 # makes it one that "expires within the threshold" for this run; the new one lasts 400 days.
 NEAR_EXPIRY = ("-e", "pki_renew_days=366", "-e", "pki_certificate_days=400")
 
 
-def served_certificate(scenario) -> x509.Certificate:
-    """The certificate the broker presents to a new TLS connection, verified against the CA."""
-    address = scenario.address(scenario.redis_host)
+def served_certificate(scenario, host: str, port: int) -> x509.Certificate:
+    """The certificate a service presents to a new TLS connection, verified against the CA."""
+    address = scenario.address(host)
     context = ssl.create_default_context(cafile=str(scenario.ca_file))
     with (
-        socket.create_connection((address, BROKER_PORT), timeout=5) as raw,
+        socket.create_connection((address, port), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname=address) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
@@ -32,10 +33,19 @@ def served_certificate(scenario) -> x509.Certificate:
 
 
 def unit_pids(scenario) -> dict[str, int]:
-    return {
+    pids = {
         f"{host}/{unit}": main_pid(host, f"{unit}.service")
         for host in scenario.every_host
         for unit in scenario.units_of(host)
+    }
+    pids["nginx"] = main_pid(scenario.app_host, "nginx.service")
+    return pids
+
+
+def served(scenario) -> dict[str, x509.Certificate]:
+    return {
+        "redis": served_certificate(scenario, scenario.redis_host, BROKER_PORT),
+        "backend (nginx)": served_certificate(scenario, scenario.app_host, BACKEND_PORT),
     }
 
 
@@ -43,23 +53,26 @@ def test_a_certificate_near_expiry_is_renewed_and_reloaded_in_place(
     scenario, platform, run_site, figures
 ):
     assert scenario.tls
-    old = served_certificate(scenario)
+    old = served(scenario)
     before = unit_pids(scenario)
     run = run_site(*NEAR_EXPIRY)
-    new = served_certificate(scenario)
+    new = served(scenario)
     after = unit_pids(scenario)
     restarted = sorted(unit for unit in before if before[unit] != after[unit])
     canary = platform.run_task("app.tasks.health.canary", timeout=60)
-    figures.record(
-        "Drill 14 - certificate renewal",
-        run_seconds=round(run.seconds, 1),
-        old_expires=old.not_valid_after_utc.date().isoformat(),
-        new_expires=new.not_valid_after_utc.date().isoformat(),
-        restarted=", ".join(restarted) or "none",
-        canary=canary["state"],
-    )
+    for service, certificate in new.items():
+        figures.record(
+            "Drill 14 - certificate renewal",
+            service=service,
+            run_seconds=round(run.seconds, 1),
+            old_expires=old[service].not_valid_after_utc.date().isoformat(),
+            new_expires=certificate.not_valid_after_utc.date().isoformat(),
+            restarted=", ".join(restarted) or "none",
+            canary=canary["state"],
+        )
     assert run.returncode == 0, run.text[-3000:]
-    assert new.serial_number != old.serial_number
-    assert new.not_valid_after_utc > old.not_valid_after_utc
+    for service, certificate in new.items():
+        assert certificate.serial_number != old[service].serial_number, service
+        assert certificate.not_valid_after_utc > old[service].not_valid_after_utc, service
     assert restarted == []
     assert canary["state"] == "SUCCESS", canary

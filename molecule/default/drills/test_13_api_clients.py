@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from labkit import hosts, http
+from labkit import hosts
 from labkit.hosts import main_pid
 from labkit.waiting import poll, wait_until
 
@@ -28,14 +28,16 @@ BACKEND_LOG = "/var/log/matchbot/backend.log"
 
 def submit(scenario, token: str | None) -> tuple[int, str]:
     body = {"operation": "sum", "operands": [1, 2]}
-    return http.post(scenario.backend_url("/tasks/arithmetic"), body, token=token)
+    return scenario.http.post(scenario.backend_url("/tasks/arithmetic"), body, token=token)
 
 
 def test_every_task_route_refuses_a_missing_or_wrong_token_alike(scenario, figures):
     wrong = secrets.token_hex(20)
     for method, path, body in ROUTES:
         for label, token in (("no token", None), ("wrong token", wrong)):
-            status, text = http.request(method, scenario.backend_url(path), token=token, body=body)
+            status, text = scenario.http.request(
+                method, scenario.backend_url(path), token=token, body=body
+            )
             figures.record("Drill 13 - task API", attempt=f"{method} {path}, {label}", reply=status)
             assert status == 401 and json.loads(text) == REFUSED, (path, label, text)
     log = hosts.sh(scenario.app_host, f"cat {BACKEND_LOG}")
@@ -50,7 +52,7 @@ def test_a_clients_token_runs_a_task_end_to_end(scenario):
     url = scenario.backend_url(f"/tasks/{json.loads(text)['task_id']}")
 
     def result() -> object:
-        code, reply = http.get(url, token=token)
+        code, reply = scenario.http.get(url, token=token)
         body = json.loads(reply)
         return code == 200 and body["state"] == "SUCCESS" and body["result"]
 

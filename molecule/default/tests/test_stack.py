@@ -9,7 +9,6 @@ import time
 import pytest
 
 from app.core.queues import ALL_QUEUES
-from labkit import http
 from labkit.waiting import wait_until
 
 TASK_PER_QUEUE = {
@@ -79,25 +78,25 @@ def test_progress_is_reported_and_results_are_retrievable(platform):
 @pytest.mark.parametrize("check", ["redis", "celery"])
 def test_health_endpoints_answer_200(scenario, check):
     url = scenario.backend_url(f"/health-check/{check}")
-    status, body = http.get(url)
+    status, body = scenario.http.get(url)
     assert status == 200, body
     assert json.loads(body)["status"] == "ok"
 
 
 def test_flower_refuses_anonymous_and_lists_workers_with_credentials(scenario):
-    url = f"http://{scenario.address(scenario.app_host)}:5555/api/workers?refresh=1"
-    assert http.get(url)[0] == 401
+    url = scenario.flower_url("/api/workers?refresh=1")
+    assert scenario.http.get(url)[0] == 401
     credentials = ("admin", scenario.secret("flower-admin"))
 
     def listed() -> bool:
-        status, body = http.get(url, auth=credentials)
+        status, body = scenario.http.get(url, auth=credentials)
         return status == 200 and set(scenario.expected_workers()) <= set(json.loads(body))
 
     assert wait_until(listed, timeout=60)
 
 
 def test_flower_metrics_reachable_for_prometheus(scenario):
-    status, body = http.get(f"http://{scenario.address(scenario.app_host)}:5555/metrics")
+    status, body = scenario.http.get(scenario.flower_url("/metrics"))
     assert status == 200
     assert "flower_worker_online" in body
 

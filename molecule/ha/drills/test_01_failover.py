@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 
-from labkit import hosts, http, replication
+from labkit import hosts, replication
 from labkit.stream import Stream, round_trip
 from labkit.waiting import seconds_until, wait_until
 
@@ -36,7 +36,7 @@ def app_units(scenario) -> list[tuple[str, str]]:
 
 def healthy(scenario) -> bool:
     base = scenario.backend_url("/health-check")
-    return all(http.get(f"{base}/{check}")[0] == 200 for check in ("redis", "celery"))
+    return all(scenario.http.get(f"{base}/{check}")[0] == 200 for check in ("redis", "celery"))
 
 
 def lose_the_primary(
@@ -144,7 +144,7 @@ def test_an_operator_switches_the_primary_over(scenario, platform, figures, run_
 
 
 def test_health_answers_200_with_the_new_primary(scenario):
-    status, body = http.get(scenario.backend_url("/health-check/redis"), token=scenario.api_token)
+    status, body = scenario.health("redis")
     assert status == 200, body
     sentinels = json.loads(body)["broker"]["sentinels"]
     assert sentinels["answering"] == 3 and sentinels["failover_possible"] is True

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from labkit import hosts, http, replication
+from labkit import hosts, replication
 from labkit.stream import round_trip
 from labkit.waiting import seconds_until, wait_until
 
@@ -21,7 +21,7 @@ SENTINEL_UNIT = "redis-sentinel.service"
 
 
 def sentinels_in_health(scenario) -> dict[str, object]:
-    status, body = http.get(scenario.backend_url("/health-check/redis"), token=scenario.api_token)
+    status, body = scenario.health("redis")
     assert status == 200, body
     report: dict[str, object] = json.loads(body)["broker"]["sentinels"]
     return report

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labkit import hosts, http, replication
+from labkit import hosts, replication
 from labkit.platform import ENV_FILE
 from labkit.waiting import wait_until
 
@@ -55,7 +55,7 @@ def test_every_client_reaches_redis_through_the_sentinels(scenario, app_host, wo
 
 
 def test_health_names_the_primary_its_replicas_and_the_sentinels(scenario):
-    status, body = http.get(scenario.backend_url("/health-check/redis"), token=scenario.api_token)
+    status, body = scenario.health("redis")
     assert status == 200, body
     broker = json.loads(body)["broker"]
     primary = replication.primary_host(scenario)
