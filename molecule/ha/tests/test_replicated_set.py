@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -30,6 +31,20 @@ def test_one_primary_two_replicas_online_and_a_quorum(scenario, master, port):
     for host in scenario.redis_hosts:
         reply = replication.sentinel(scenario, host).run("SENTINEL", "CKQUORUM", master)
         assert reply.startswith("OK 3 usable Sentinels"), (host, reply)
+
+
+def test_sentinels_and_replication_speak_tls_only(scenario):
+    """The Sentinels answer over TLS only, and the replicas reach their primary over TLS (the
+    primaries have no plaintext port, so a replica linked at all is linked over TLS)."""
+    assert scenario.tls
+    for host in scenario.redis_hosts:
+        sentinel = replication.sentinel(scenario, host)
+        assert sentinel.run("PING") == "PONG", host
+        in_clear = replace(sentinel, tls=False).run("PING")
+        assert "PONG" not in in_clear, (host, in_clear)
+        admin = replication.admin(scenario, host)
+        assert admin.run("CONFIG", "GET", "port").split() == ["port", "0"], host
+        assert admin.run("CONFIG", "GET", "tls-replication").split() == ["tls-replication", "yes"]
 
 
 def test_an_isolated_primary_would_refuse_writes(scenario):
