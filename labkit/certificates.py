@@ -66,12 +66,27 @@ def authority(folder: Path, common_name: str) -> Authority:
     return Authority(path, certificate, key)
 
 
-def server(ca: Authority, folder: Path, name: str = "redis") -> ServerFiles:
-    """A certificate for 127.0.0.1 / localhost signed by `ca`, and its key, in `folder`."""
+def load(certificate_file: Path, key_file: Path) -> Authority:
+    """A CA from its PEM files (the lab's, which the pki role created)."""
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{key_file}: not an EC key")
+    certificate = x509.load_pem_x509_certificate(certificate_file.read_bytes())
+    return Authority(certificate_file, certificate, key)
+
+
+def server(
+    ca: Authority, folder: Path, name: str = "redis", addresses: tuple[str, ...] = ()
+) -> ServerFiles:
+    """A certificate for 127.0.0.1, localhost and `addresses` signed by `ca`, and its key, in
+    `folder`."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     names = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        [
+            x509.DNSName("localhost"),
+            *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", *addresses)),
+        ]
     )
     certificate = (
         x509.CertificateBuilder()

@@ -3,12 +3,19 @@ server against the lab CA, one that trusts another CA is refused, the key is the
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import ssl
 from dataclasses import replace
 
 import pytest
 import redis
+from cryptography import x509
 
 from labkit import certificates
+from labkit.ansible import run_playbook
+from labkit.hosts import main_pid
 from labkit.redis_cli import BROKER_PORT, CACHE_PORT
 
 INSTANCES = {"broker": BROKER_PORT, "cache": CACHE_PORT}
@@ -65,3 +72,57 @@ def test_the_key_is_readable_by_the_redis_user_only(host):
     folder = host.file("/etc/redis/tls")
     assert (folder.user, folder.mode) == ("redis", 0o750)
     assert "PRIVATE KEY" not in host.file("/etc/redis/tls/redis.crt").content_string
+
+
+def served_serial(scenario) -> int:
+    """The serial of the certificate the broker presents to a new connection (verified)."""
+    address = scenario.address(scenario.redis_host)
+    context = ssl.create_default_context(cafile=str(scenario.ca_file))
+    with (
+        socket.create_connection((address, BROKER_PORT), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=address) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def converge(*args: str):
+    return run_playbook(
+        os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"),
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        *args,
+        timeout=300,
+    )
+
+
+def test_a_certificate_from_another_pki_is_served_and_reloaded_without_a_restart(
+    scenario, tmp_path
+):
+    """pki_provided_certificate: the inventory's certificate and key replace the issued ones
+    (Redis reloads them in place); removed, the CA issues one again."""
+    name = scenario.redis_host
+    ca = certificates.load(scenario.ca_file, scenario.ca_file.with_name("ca.key"))
+    provided = certificates.server(ca, tmp_path, "provided", (scenario.address(name),))
+    extra = tmp_path / "provided.json"
+    extra.write_text(
+        json.dumps(
+            {
+                "pki_provided_certificate": provided.certificate_file.read_text(),
+                "pki_provided_private_key": provided.key_file.read_text(),
+            }
+        )
+    )
+    expected = x509.load_pem_x509_certificate(provided.certificate_file.read_bytes())
+    pids = {unit: main_pid(name, unit) for unit in ("redis-server@broker", "redis-server@cache")}
+
+    installed = converge("-e", f"@{extra}")
+    assert installed.returncode == 0, installed.text[-3000:]
+    assert served_serial(scenario) == expected.serial_number
+    key = provided.key_file.read_text()
+    assert key.splitlines()[1] not in installed.text  # the key never in Ansible's output
+
+    reissued = converge()
+    assert reissued.returncode == 0, reissued.text[-3000:]
+    assert served_serial(scenario) != expected.serial_number
+    assert {unit: main_pid(name, unit) for unit in pids} == pids
