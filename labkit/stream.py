@@ -16,7 +16,10 @@ from labkit.waiting import wait_until
 
 @dataclass
 class Stream:
-    """Tally tasks at `rate` per second, one publish at a time, until stopped."""
+    """Tally tasks at `rate` per second, one publish at a time, until stopped. The publishing
+    thread has a Celery client of its own: a client's result consumer (one pub/sub connection,
+    which each published task subscribes on) is not thread-safe, and over TLS the drill's
+    thread and this one using the same SSL socket at once wedged both (HA-3, 120 s)."""
 
     platform: Platform
     rate: float = 40.0
@@ -28,7 +31,10 @@ class Stream:
     _thread: threading.Thread | None = None
 
     def start(self) -> Stream:
-        self._thread = threading.Thread(target=self._run, name=self.batch, daemon=True)
+        publisher = Platform(self.platform.settings)
+        self._thread = threading.Thread(
+            target=self._run, args=(publisher,), name=self.batch, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -37,7 +43,8 @@ class Stream:
         if self._thread is not None:
             self._thread.join(timeout=120)
 
-    def _run(self) -> None:
+    def _run(self, publisher: Platform) -> None:
+        celery = publisher.celery
         index, started = 0, time.monotonic()
         while not self._stop.is_set():
             pause = started + index / self.rate - time.monotonic()
@@ -45,7 +52,7 @@ class Stream:
                 time.sleep(pause)
             kwargs = {"batch": self.batch, "index": index, "hold_seconds": 0.0}
             try:
-                sent = self.platform.celery.send_task(TALLY, kwargs=kwargs)
+                sent = celery.send_task(TALLY, kwargs=kwargs)
             except Exception:  # the broker refused or was away: the publisher knows
                 self.refused += 1
             else:
