@@ -233,4 +233,3 @@ def deploy(cold: bool) -> dict[str, Any]:
         "seconds": round(run.seconds, 1),
         "changed": sum(run.changed_per_host().values()),
     }
-
