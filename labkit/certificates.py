@@ -76,10 +76,14 @@ def load(certificate_file: Path, key_file: Path) -> Authority:
 
 
 def server(
-    ca: Authority, folder: Path, name: str = "redis", addresses: tuple[str, ...] = ()
+    ca: Authority,
+    folder: Path,
+    name: str = "redis",
+    addresses: tuple[str, ...] = (),
+    lifetime: datetime.timedelta = LIFETIME,
 ) -> ServerFiles:
-    """A certificate for 127.0.0.1, localhost and `addresses` signed by `ca`, and its key, in
-    `folder`."""
+    """A certificate for 127.0.0.1, localhost and `addresses` signed by `ca`, valid for
+    `lifetime`, and its key, in `folder`."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     names = x509.SubjectAlternativeName(
@@ -95,7 +99,7 @@ def server(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + LIFETIME)
+        .not_valid_after(now + lifetime)
         .add_extension(names, critical=False)
         .add_extension(
             x509.ExtendedKeyUsage(

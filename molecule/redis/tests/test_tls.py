@@ -3,11 +3,13 @@ server against the lab CA, one that trusts another CA is refused, the key is the
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
 import ssl
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import redis
@@ -99,27 +101,38 @@ def converge(*args: str):
 def test_a_certificate_from_another_pki_is_served_and_reloaded_without_a_restart(
     scenario, tmp_path
 ):
-    """pki_provided_certificate: the inventory's certificate and key replace the issued ones
-    (Redis reloads them in place); removed, the CA issues one again."""
+    """pki_provided_certificate: one that expires within the renewal margin is refused before
+    any change; a good one and its key replace the issued ones (Redis reloads them in place);
+    removed, the CA issues one again."""
     name = scenario.redis_host
     ca = certificates.load(scenario.ca_file, scenario.ca_file.with_name("ca.key"))
-    provided = certificates.server(ca, tmp_path, "provided", (scenario.address(name),))
-    extra = tmp_path / "provided.json"
-    extra.write_text(
-        json.dumps(
-            {
-                "pki_provided_certificate": provided.certificate_file.read_text(),
-                "pki_provided_private_key": provided.key_file.read_text(),
-            }
-        )
-    )
-    expected = x509.load_pem_x509_certificate(provided.certificate_file.read_bytes())
     pids = {unit: main_pid(name, unit) for unit in ("redis-server@broker", "redis-server@cache")}
 
+    def provide(label: str, days: int) -> tuple[Path, x509.Certificate]:
+        lifetime = datetime.timedelta(days=days)
+        files = certificates.server(ca, tmp_path, label, (scenario.address(name),), lifetime)
+        extra = tmp_path / f"{label}.json"
+        extra.write_text(
+            json.dumps(
+                {
+                    "pki_provided_certificate": files.certificate_file.read_text(),
+                    "pki_provided_private_key": files.key_file.read_text(),
+                }
+            )
+        )
+        return extra, x509.load_pem_x509_certificate(files.certificate_file.read_bytes())
+
+    expiring, _ = provide("expiring", 5)
+    refused = converge("-e", f"@{expiring}")
+    assert refused.returncode != 0
+    assert any("expires within 30 days" in message for message in refused.messages())
+    assert not any(refused.changed_per_host().values())
+
+    extra, expected = provide("provided", 90)
     installed = converge("-e", f"@{extra}")
     assert installed.returncode == 0, installed.text[-3000:]
     assert served_serial(scenario) == expected.serial_number
-    key = provided.key_file.read_text()
+    key = json.loads(extra.read_text())["pki_provided_private_key"]
     assert key.splitlines()[1] not in installed.text  # the key never in Ansible's output
 
     reissued = converge()
