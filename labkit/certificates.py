@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +115,17 @@ def server(
     files.certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     _write_key(key, files.key_file)
     return files
+
+
+def served(address: str, port: int, ca_file: Path) -> x509.Certificate:
+    """The certificate a TLS service presents to a new connection, verified against
+    `ca_file` (its name checked against `address`)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with (
+        socket.create_connection((address, port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=address) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if der is None:
+        raise ssl.SSLError(f"{address}:{port} presented no certificate")
+    return x509.load_der_x509_certificate(der)

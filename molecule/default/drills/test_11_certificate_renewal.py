@@ -5,11 +5,9 @@ reloads it; open connections stay up), nginx its own after a reload, no app serv
 
 from __future__ import annotations
 
-import socket
-import ssl
-
 from cryptography import x509
 
+from labkit.certificates import served as served_by
 from labkit.hosts import main_pid
 from labkit.redis_cli import BROKER_PORT
 
@@ -17,19 +15,6 @@ BACKEND_PORT = 8000
 # The certificate in place lasts 365 days (pki_certificate_days): a 366-day renewal margin
 # makes it one that "expires within the threshold" for this run; the new one lasts 400 days.
 NEAR_EXPIRY = ("-e", "pki_renew_days=366", "-e", "pki_certificate_days=400")
-
-
-def served_certificate(scenario, host: str, port: int) -> x509.Certificate:
-    """The certificate a service presents to a new TLS connection, verified against the CA."""
-    address = scenario.address(host)
-    context = ssl.create_default_context(cafile=str(scenario.ca_file))
-    with (
-        socket.create_connection((address, port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=address) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return x509.load_der_x509_certificate(der)
 
 
 def unit_pids(scenario) -> dict[str, int]:
@@ -43,9 +28,12 @@ def unit_pids(scenario) -> dict[str, int]:
 
 
 def served(scenario) -> dict[str, x509.Certificate]:
+    """The certificates Redis and nginx present to new connections."""
     return {
-        "redis": served_certificate(scenario, scenario.redis_host, BROKER_PORT),
-        "backend (nginx)": served_certificate(scenario, scenario.app_host, BACKEND_PORT),
+        "redis": served_by(scenario.address(scenario.redis_host), BROKER_PORT, scenario.ca_file),
+        "backend (nginx)": served_by(
+            scenario.address(scenario.app_host), BACKEND_PORT, scenario.ca_file
+        ),
     }
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import socket
-import ssl
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,14 +77,7 @@ def test_the_key_is_readable_by_the_redis_user_only(host):
 def served_serial(scenario) -> int:
     """The serial of the certificate the broker presents to a new connection (verified)."""
     address = scenario.address(scenario.redis_host)
-    context = ssl.create_default_context(cafile=str(scenario.ca_file))
-    with (
-        socket.create_connection((address, BROKER_PORT), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=address) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return x509.load_der_x509_certificate(der).serial_number
+    return certificates.served(address, BROKER_PORT, scenario.ca_file).serial_number
 
 
 def converge(*args: str):
