@@ -69,6 +69,8 @@ def main() -> None:
     results["redis_ceiling"] = measure.redis_ceiling(measure.LAB.secret("redis-admin"))
     print("Recovery")
     results["recovery"] = measure.recovery(lab)
+    print("The cost of TLS: the same measures with TLS on and off")
+    results["tls"] = measure.tls_cost(lab, args.repetitions)
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(results, DOCS)

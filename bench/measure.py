@@ -233,3 +233,57 @@ def deploy(cold: bool) -> dict[str, Any]:
         "seconds": round(run.seconds, 1),
         "changed": sum(run.changed_per_host().values()),
     }
+
+
+# The lab with Redis in clear text, for the cost of TLS: the inventory's TLS turned off for one
+# deploy, and the app told that plaintext is deliberate (production refuses it otherwise).
+PLAINTEXT = (
+    "-e",
+    '{"matchbot_tls": false, "app_deploy_settings": {"REDIS_ALLOW_PLAINTEXT": "true"}}',
+)
+
+
+def redeploy(*extra: str) -> float:
+    """The lab hosts created afresh and site.yml run with `extra`; seconds of the deploy."""
+    lab = ROOT / "playbooks" / "lab.yml"
+    steps = ((lab, ("-e", "lab_state=absent")), (lab, ()), (ROOT / "site.yml", extra))
+    for playbook, args in steps:
+        run = run_playbook(playbook, LAB.inventory, *args)
+        if run.returncode != 0:
+            raise RuntimeError("\n".join(run.messages()) or run.text[-3000:])
+    return round(run.seconds, 1)
+
+
+def transport(platform: Platform, repetitions: int, round_trips: int) -> dict[str, Any]:
+    """Tuned no-op drain rate and delay().get() round trips on the lab as deployed."""
+    rates = [drain_once(platform, "tuned", "no-op", 3000)["per_second"] for _ in range(repetitions)]
+    expected = LAB.expected_workers()
+    seconds_until(lambda: platform.active_queues() == expected, timeout=120, interval=1)
+    trips = []
+    for _ in range(round_trips):
+        begun = time.perf_counter()
+        platform.celery.send_task(CANARY, queue="default").get(timeout=30)
+        trips.append(time.perf_counter() - begun)
+    return {
+        "drain_per_second": {
+            "median": statistics.median(rates),
+            "min": min(rates),
+            "max": max(rates),
+        },
+        "round_trip": percentiles(trips),
+    }
+
+
+def tls_cost(platform: Platform, repetitions: int, round_trips: int = 200) -> list[dict[str, Any]]:
+    """The same measures with TLS on (the lab as the inventory deploys it) and off (the lab
+    recreated and deployed in plaintext), then the lab restored to the inventory's TLS."""
+    rows = [{"tls": "on", **transport(platform, repetitions, round_trips)}]
+    print(f"  TLS on: {rows[0]['drain_per_second']['median']}/s")
+    print("  Recreating the lab in plaintext")
+    redeploy(*PLAINTEXT)
+    plaintext = Platform.of(LAB.app_host)
+    rows.append({"tls": "off", **transport(plaintext, repetitions, round_trips)})
+    print(f"  TLS off: {rows[1]['drain_per_second']['median']}/s")
+    print("  Recreating the lab as the inventory says (TLS on)")
+    redeploy()
+    return rows

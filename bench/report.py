@@ -29,6 +29,26 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool]]:
     ]
 
 
+def tls_table(r: dict[str, Any]) -> list[str]:
+    """TLS on and off side by side (the lab recreated in plaintext for the second row)."""
+    rows = r.get("tls", [])
+    if not rows:
+        return []
+    lines = [
+        "## The cost of TLS (tuned workers, no-op task)",
+        "",
+        "| Redis TLS | Drain median (range), tasks/s | `delay().get()` p50 / p95 / p99 (ms) |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        d, t = row["drain_per_second"], row["round_trip"]
+        lines.append(
+            f"| {row['tls']} | {d['median']} ({d['min']}-{d['max']}) | "
+            f"{t['p50_ms']} / {t['p95_ms']} / {t['p99_ms']} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [
@@ -94,6 +114,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"| worker SIGKILL → registered again | {recovery['worker_sigkill_to_registered_s']} | |",
         f"| Redis restart → first round trip | {recovery['redis_restart_to_round_trip_s']} | |",
         "",
+        *tls_table(r),
     ]
     return "\n".join(lines) + "\n" + NOTES.read_text()
 
