@@ -34,7 +34,7 @@ def release_id(project: Path) -> str:
 
 
 def pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", *args], check=True)  # noqa: S603 - our own argv
+    subprocess.run([sys.executable, "-m", "pip", *args], check=True)
 
 
 def build(project: Path, output: Path, python_version: str, platforms: list[str]) -> None:
