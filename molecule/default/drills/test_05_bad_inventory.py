@@ -51,6 +51,11 @@ BAD_VARIABLES = [
         "maxmemory_policy",
     ),
     ("Redis instance without a name", {"redis_instances": [{"port": 6379}]}, "name"),
+    (
+        "backup of an instance without AOF",
+        {"redis_backup_instances": ["cache"]},
+        "may only name instances of redis_instances with appendonly on",
+    ),
     ("backend port not a number", {"backend_port": "http"}, "backend_port"),
     ("Flower without credentials", {"flower_basic_auth": []}, "has no credentials"),
     ("Flower on a public address", {"flower_address": "8.8.8.8"}, "flower_address must be"),

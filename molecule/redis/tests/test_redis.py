@@ -54,6 +54,7 @@ def test_cache_listens_on_loopback_only(host):
         ("flower", BROKER_PORT),
         ("monitor", BROKER_PORT),
         ("admin", BROKER_PORT),
+        ("backup", BROKER_PORT),
         ("monitor", CACHE_PORT),
         ("app", CACHE_PORT),
         ("admin", CACHE_PORT),
@@ -105,6 +106,17 @@ def test_monitor_user_reads_no_keys(redis_as):
     monitor = redis_as("monitor")
     assert monitor.info("server")["redis_mode"] == "standalone"
     assert "NOPERM" in monitor.run("GET", "celery-probe:acl")
+
+
+def test_backup_user_reads_no_keys_and_exists_only_where_backups_are_taken(redis_as):
+    backup = redis_as("backup")
+    assert backup.run("CONFIG", "GET", "auto-aof-rewrite-percentage").split() == [
+        "auto-aof-rewrite-percentage",
+        "100",
+    ]
+    assert "NOPERM" in backup.run("GET", "celery-probe:acl")
+    assert "NOPERM" in backup.run("FLUSHALL")
+    assert "WRONGPASS" in redis_as("backup", CACHE_PORT).run("PING")
 
 
 def test_acl_files_hold_hashes_and_are_not_world_readable(host):
