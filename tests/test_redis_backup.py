@@ -39,10 +39,14 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server.process.wait(timeout=10)
 
 
+def data_dir(source: RedisServer) -> Path:
+    return Path(source.client().config_get("dir")["dir"])
+
+
 def take(program: ModuleType, source: RedisServer, target: Path) -> Path:
     password = target.parent / "backup.password"
     password.write_text(source.passwords["backup"])
-    data = Path(source.client().config_get("dir")["dir"])
+    data = data_dir(source)
     argv = ["backup", "--instance", "broker", "--port", str(source.port)]
     argv += ["--password-file", str(password)]
     argv += ["--data-dir", str(data), "--backup-dir", str(target)]
@@ -104,3 +108,23 @@ def test_retention_keeps_hourly_then_daily_and_always_the_newest(program: Module
     assert sorted(now - t for t in kept) == [dt.timedelta(hours=h) for h in (1, 2, 47, 72, 24 * 29)]
     old = [now - dt.timedelta(days=90)]
     assert program.to_keep(old, now, 48, 30) == set(old)
+
+
+def test_a_backup_that_fails_its_check_is_reported_and_replaces_nothing(
+    program: ModuleType, source: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "backups"
+    good = take(program, source, folder)
+    # Every copy fails redis-check-aof (as a damaged disk would make it).
+    monkeypatch.setattr(program, "check", lambda aof_dir: (False, f"{aof_dir}: not valid"))
+    password = tmp_path / "backup.password"
+    argv = ["backup", "--instance", "broker", "--port", str(source.port)]
+    argv += ["--password-file", str(password), "--data-dir", str(data_dir(source))]
+    argv += ["--backup-dir", str(folder), "--textfile", str(tmp_path / "backup.prom")]
+
+    assert program.main(argv) == 1
+    assert [b.path for b in program.backups(folder)] == [good]
+    assert sorted(p.name for p in folder.iterdir()) == [good.name]  # no attempt left behind
+    metrics = (tmp_path / "backup.prom").read_text()
+    assert 'matchbot_redis_backup_last_run_success{redis_instance="broker"} 0.0' in metrics
+    assert f"{program.parse_name(good.name).timestamp()}" in metrics
