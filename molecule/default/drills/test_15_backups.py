@@ -13,31 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import time
 import uuid
 
+from labkit import backups
+from labkit.backups import FOLDER, INSTANCE, NAME_FORMAT, TEXTFILE, TIMER
 from labkit.hosts import sh, systemctl, worker_units
 from labkit.platform import duplicates
 from labkit.waiting import wait_until
 
 QUEUED = 5_000
-INSTANCE = "broker"
-BACKUPS = f"/var/backups/redis/{INSTANCE}"  # the role's redis_backup_dir/<instance>
-SERVICE = f"matchbot-redis-backup-{INSTANCE}.service"
-TIMER = f"matchbot-redis-backup-{INSTANCE}.timer"
-PROGRAM = "/usr/local/sbin/matchbot-redis-backup"
-TEXTFILE = f"/var/lib/prometheus/node-exporter/matchbot_redis_backup_{INSTANCE}.prom"
-RESTORE = ("-e", f"redis_restore_confirm={INSTANCE}")
-NAME_FORMAT = "%Y%m%dT%H%M%SZ"
-
-
-def backups(host: str) -> list[str]:
-    listing = sh(host, f"{PROGRAM} list --backup-dir {BACKUPS}").splitlines()[1:]
-    return [line.split()[0] for line in listing]
-
-
-def backup_size(host: str, name: str) -> int:
-    return int(sh(host, f"du -sb {BACKUPS}/{name}").split()[0])
 
 
 def queued(broker) -> int:
@@ -45,7 +29,7 @@ def queued(broker) -> int:
 
 
 def restore(run_site, *extra: str):
-    run = run_site(*RESTORE, *extra, playbook="playbooks/redis-restore.yml")
+    run = backups.restore(run_site, *extra)
     assert run.returncode == 0, "\n".join(run.messages()) or run.text[-3000:]
     return run
 
@@ -64,10 +48,8 @@ def test_a_backup_restores_every_queued_task_and_stored_result(
         expected = queued(broker)
         assert expected >= QUEUED
 
-        begun = time.monotonic()
-        sh(host, f"systemctl start {SERVICE}")
-        backup_seconds = time.monotonic() - begun
-        name = backups(host)[-1]
+        backup_seconds = backups.take(host)
+        name = backups.names(host)[-1]
 
         broker.run("FLUSHALL")
         assert queued(broker) == 0
@@ -91,7 +73,7 @@ def test_a_backup_restores_every_queued_task_and_stored_result(
             "Drill 15 - backup and restore",
             destroyed=destroyed,
             backup=name,
-            backup_bytes=backup_size(host, name),
+            backup_bytes=backups.size(host, name),
             backup_seconds=round(backup_seconds, 1),
             restore_playbook_seconds=round(run.seconds, 1),
             queued_restored=f"{restored[destroyed]}/{expected}",
@@ -105,13 +87,13 @@ def test_a_backup_restores_every_queued_task_and_stored_result(
 def test_a_damaged_backup_is_refused_before_any_change(scenario, run_site, figures):
     host = scenario.redis_host
     damaged = f"{INSTANCE}-29991231T235959Z"  # the newest, so "latest" picks it
-    sh(host, f"cp -a {BACKUPS}/{backups(host)[-1]} {BACKUPS}/{damaged}")
+    sh(host, f"cp -a {FOLDER}/{backups.names(host)[-1]} {FOLDER}/{damaged}")
     try:
-        aof = sh(host, f"ls {BACKUPS}/{damaged}/appendonlydir/*.incr.aof | tail -1").strip()
+        aof = sh(host, f"ls {FOLDER}/{damaged}/appendonlydir/*.incr.aof | tail -1").strip()
         sh(host, f"truncate -s -5 {shlex.quote(aof)}")
-        run = run_site(*RESTORE, playbook="playbooks/redis-restore.yml")
+        run = backups.restore(run_site)
     finally:
-        sh(host, f"rm -rf {BACKUPS}/{damaged}")
+        sh(host, f"rm -rf {FOLDER}/{damaged}")
     figures.record(
         "Drill 15 - backup and restore",
         destroyed="backup truncated",
@@ -127,7 +109,7 @@ def test_backups_are_listed_and_copied_off_host_with_their_checksums(
     scenario, run_site, tmp_path, figures
 ):
     host = scenario.redis_host
-    newest = backups(host)[-1]
+    newest = backups.names(host)[-1]
     listed = run_site(playbook="playbooks/redis-backups.yml")
     assert listed.returncode == 0, listed.text[-3000:]
     assert newest in listed.text
@@ -154,7 +136,7 @@ def test_backups_are_listed_and_copied_off_host_with_their_checksums(
 def plant(host: str, when: dt.datetime) -> str:
     """A copy of a real backup under an older backup's name."""
     name = f"{INSTANCE}-{when.strftime(NAME_FORMAT)}"
-    sh(host, f"cp -a {BACKUPS}/{backups(host)[-1]} {BACKUPS}/{name}")
+    sh(host, f"cp -a {FOLDER}/{backups.names(host)[-1]} {FOLDER}/{name}")
     return name
 
 
@@ -164,22 +146,22 @@ def test_the_timer_takes_backups_on_schedule_and_prunes_by_retention(scenario, r
     day = (now - dt.timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
     daily, same_day, expired = day, day - dt.timedelta(hours=2), now - dt.timedelta(days=40)
     planted = {when: plant(host, when) for when in (daily, same_day, expired)}
-    last = backups(host)[-1]
+    last = backups.names(host)[-1]
 
     try:
         run = run_site("--tags", "redis", "-e", "redis_backup_on_calendar=*:*:0/10")
         assert run.returncode == 0, "\n".join(run.messages()) or run.text[-3000:]
-        assert wait_until(lambda: backups(host)[-1] > last, timeout=60)
+        assert wait_until(lambda: backups.names(host)[-1] > last, timeout=60)
         last_trigger = f"$(systemctl show -p LastTriggerUSec --value {TIMER})"
         triggered = sh(host, f'date -d "{last_trigger}" +%s')
-        present = set(backups(host))
+        present = set(backups.names(host))
     finally:  # the inventory's schedule back
         assert run_site("--tags", "redis").returncode == 0
     figures.record(
         "Drill 15 - timer",
         schedule="*:*:0/10",
         timer_last_trigger=triggered.strip(),
-        newest=backups(host)[-1],
+        newest=backups.names(host)[-1],
         kept_daily=planted[daily] in present,
         pruned_same_day=planted[same_day] not in present,
         pruned_expired=planted[expired] not in present,
