@@ -11,7 +11,7 @@ import uuid
 from labkit import backups, replication
 from labkit.hosts import systemctl, worker_units
 from labkit.platform import duplicates
-from labkit.waiting import wait_until
+from labkit.waiting import poll, wait_until
 
 QUEUED = 2_000
 
@@ -23,7 +23,7 @@ def queued(scenario, host: str) -> int:
 def test_a_restore_goes_back_on_the_primary_and_reaches_every_replica(
     scenario, platform, run_site, figures
 ):
-    primary = wait_until(lambda: replication.settled(scenario), timeout=120)
+    primary = poll(lambda: replication.settled(scenario), timeout=120)
     assert primary, "the replicated set is not whole"
     replicas = [host for host in scenario.redis_hosts if host != primary]
     units = worker_units(scenario.worker_groups)
@@ -45,7 +45,7 @@ def test_a_restore_goes_back_on_the_primary_and_reaches_every_replica(
         run = backups.restore(run_site, "-e", f"redis_restore_backup={name}")
         assert run.returncode == 0, "\n".join(run.messages()) or run.text[-3000:]
         restored = {host: queued(scenario, host) for host in scenario.redis_hosts}
-        settled = wait_until(lambda: replication.settled(scenario), timeout=60)
+        settled = poll(lambda: replication.settled(scenario), timeout=60)
     finally:
         systemctl(scenario.worker_hosts, "start", *units)
     counts = platform.wait_for_tally(batch, QUEUED, timeout=300)
