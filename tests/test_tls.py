@@ -22,6 +22,7 @@ from conftest import (
     api_clients_file,
     default_user_rule,
     free_port,
+    release_results,
     role_acl_users,
     sentinel_conf,
     wait_until,
@@ -147,6 +148,7 @@ def tls_set(workdir: Path) -> Iterator[TlsSet]:
 
     wait_until(sentinel_sees_the_primary, timeout=30, interval=0.3)
     yield tls
+    release_results()
     for process in processes:
         process.terminate()
         process.wait(timeout=10)
