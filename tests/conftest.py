@@ -99,7 +99,11 @@ def role_acl_users() -> dict[str, list[str]]:
     users = {}
     for user in defaults["redis_acl_users"]:
         rules = user["rules"]
-        users[user["name"]] = celery_acl_rules(defaults) if isinstance(rules, str) else rules
+        if isinstance(rules, list):
+            users[user["name"]] = rules
+        elif "redis_celery_acl_rules" in rules:
+            users[user["name"]] = celery_acl_rules(defaults)
+        # Others (the exporter's) are derived by the role from the inventory: not needed here.
     return users
 
 

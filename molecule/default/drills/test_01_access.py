@@ -120,6 +120,11 @@ def expected_sockets(scenario, name: str) -> set[str]:
         }
     # With TLS, nginx answers on the host's address and the service itself on loopback only.
     web = ("127.0.0.1", own) if scenario.tls else (own,)
+    # The exporters: a node exporter on every host, one per Redis instance, on the host's
+    # private address only (the monitoring role's README).
+    expected.add(f"{own}:9100")
+    if "redis" in groups:
+        expected |= {f"{own}:{port}" for port in (9121, 9122)}
     if "backend" in groups:
         expected |= {f"{ip}:8000" for ip in web}
     if "flower" in groups:

@@ -17,6 +17,8 @@ SECRET_FILES = (
     "/etc/redis/users-broker.acl",
     "/etc/redis/users-cache.acl",
     "/etc/redis/tls/redis.key",
+    "/etc/default/prometheus-redis-exporter-broker",
+    "/etc/default/prometheus-redis-exporter-cache",
 )
 
 
@@ -42,6 +44,11 @@ def test_no_password_in_http_responses(scenario, figures):
         scenario.http.get(scenario.flower_url("/api/workers?refresh=1"), auth=credentials),
         scenario.http.get(scenario.flower_url("/broker"), auth=credentials),
         scenario.http.get(scenario.flower_url("/metrics")),
+        # The exporters' metrics (plain HTTP on the private network).
+        *(
+            scenario.http.get(f"http://{scenario.address(scenario.redis_host)}:{port}/metrics")
+            for port in (9100, 9121, 9122)
+        ),
     ]
     text = "\n".join(body for _, body in responses)
     leaked = sum(value in text for value in scenario.all_secrets())
