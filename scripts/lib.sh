@@ -38,6 +38,24 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+ensure_promtool() {
+  # promtool (Prometheus's rule checker) on the controller, taken from Debian's prometheus
+  # package without installing it (its postinst would start a Prometheus here). Exports
+  # MATCHBOT_PROMTOOL for tests/test_alert_rules.py.
+  local dir="$MATCHBOT_ROOT/.cache/promtool"
+  if [ ! -x "$dir/usr/bin/promtool" ]; then
+    say "Extracting promtool from Debian's prometheus package into $dir"
+    rm -rf "$dir" && mkdir -p "$dir/deb"
+    (cd "$dir/deb" && apt-get download -qq prometheus 2>/dev/null) || {
+      apt-get update -qq
+      (cd "$dir/deb" && apt-get download -qq prometheus)
+    }
+    dpkg-deb -x "$dir"/deb/prometheus_*.deb "$dir"
+    rm -rf "$dir/deb"
+  fi
+  export MATCHBOT_PROMTOOL="$dir/usr/bin/promtool"
+}
+
 ensure_venv() {
   # Create the virtualenv with the pinned tools and the app once; refresh when the pins change.
   local stamp="$MATCHBOT_VENV/.matchbot-pins"
