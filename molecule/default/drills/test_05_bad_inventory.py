@@ -58,6 +58,16 @@ BAD_VARIABLES = [
     ),
     ("backend port not a number", {"backend_port": "http"}, "backend_port"),
     ("Flower without credentials", {"flower_basic_auth": []}, "has no credentials"),
+    (
+        "node exporter on every address",
+        {"node_exporter_address": "0.0.0.0"},  # noqa: S104 - the bad input itself
+        "node_exporter_address must be loopback or a private address",
+    ),
+    (
+        "two Redis exporters on one port",
+        {"redis_exporter_ports": {"broker": 9121, "cache": 9121}},
+        "to distinct ports",
+    ),
     ("Flower on a public address", {"flower_address": "8.8.8.8"}, "flower_address must be"),
     (
         "setting the role owns",

@@ -46,9 +46,10 @@ def test_a_stopped_worker_group_and_its_growing_queue_fire_and_resolve(
             "CeleryQueueBacklogGrowing", backlog_bound, queue=QUEUE
         )
         assert backlog is not None, f"CeleryQueueBacklogGrowing not firing within {backlog_bound} s"
+        # status.yml fails here (a health check answers 503: the group also serves the
+        # canary's queue) but still prints the alerts.
         status = run_site(playbook="playbooks/status.yml")
-        assert status.returncode == 0, status.text[-2000:]
-        assert "FIRING CeleryWorkerGroupDown" in status.text
+        assert "FIRING CeleryWorkerGroupDown" in status.text, status.text[-3000:]
     finally:
         stop.set()
         publisher.join(timeout=30)
