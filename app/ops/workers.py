@@ -42,7 +42,7 @@ class Outcome:
 
 
 def node_name(pattern: str) -> str:
-    """`group@%H` as the worker names itself on this host (celery's own expansion)."""
+    """`group@%h` with this host's name, as celery expands it."""
     return str(host_format(pattern))
 
 
