@@ -35,6 +35,13 @@ BAD_VARIABLES = [
         "concurrency",
     ),
     ("duplicate worker group", {"celery_worker_groups": [CPU, CPU]}, "unique names"),
+    ("no time to come back", {"celery_worker_ready_timeout": 0}, "celery_worker_ready_timeout"),
+    ("batches of no host", {"matchbot_workers_batch": 0}, "matchbot_workers_batch must be"),
+    (
+        "more than all hosts may fail",
+        {"matchbot_workers_max_fail_percentage": 150},
+        "matchbot_workers_max_fail_percentage a whole number",
+    ),
     (
         "Redis port out of range",
         {"redis_instances": [{**BROKER, "port": 70000}]},

@@ -9,6 +9,7 @@ twice, none waiting in `unacked` for the visibility timeout, and two hosts serve
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +28,12 @@ DRAIN_TASK = "celery_worker : Drain each worker group"
 
 
 @pytest.fixture(scope="module")
-def added_host(tmp_path_factory, run_site) -> Iterator[Path]:
+def added_host(run_site) -> Iterator[Path]:
     """A new lab host, up and empty, and an inventory source that adds it to `workers`
-    (used with the scenario's own). Removed afterwards."""
-    inventory = tmp_path_factory.mktemp("scale") / "scale-out.yml"
+    (used with the scenario's own). It sits next to the scenario's inventory, as an operator
+    adds a host to their inventory: hosts read their secrets (passwords, the CA) from their
+    inventory's folder. Both removed afterwards."""
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).with_name("scale-out.yml")
     host = {
         "ansible_connection": "community.docker.docker",
         "matchbot_private_address": NEW_ADDRESS,
@@ -43,6 +46,7 @@ def added_host(tmp_path_factory, run_site) -> Iterator[Path]:
         assert created.returncode == 0, created.text[-3000:]
         yield inventory
     finally:  # also when it was only half created
+        inventory.unlink()
         subprocess.run(["docker", "rm", "-f", NEW_HOST], check=False, capture_output=True)
 
 
