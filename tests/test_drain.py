@@ -74,7 +74,7 @@ def test_a_drained_worker_finishes_what_it_holds_and_takes_nothing_more(drill, f
 
 
 def test_a_drain_that_times_out_leaves_the_node_serving(drill):
-    client, redis, node = drill
+    client, _, node = drill
     busy = client.send_task(LONG, kwargs={"total_steps": 5})
     assert wait_until(lambda: busy.state == "PROGRESS", timeout=30)
     outcome = workers.drain(client.control, node, ["default"], timeout=1)

@@ -40,7 +40,7 @@ DRAIN_TASK = "celery_worker : Drain this worker group's node before its restart"
 # restart (stop, start, register): restarting every worker at once leaves a longer one.
 MAX_GAP_SECONDS = 2.0
 # The broken release's workers fail at once; its readiness check need not wait 120 s.
-READY_TIMEOUT = "celery_worker_ready_timeout=30"
+READY_TIMEOUT = "celery_worker_ready_timeout=15"
 # State handed from one test to the next (they run in order).
 STATE: dict[str, Any] = {}
 
