@@ -94,6 +94,15 @@ class Scenario:
     def units_of(self, host: str) -> tuple[str, ...]:
         return hosts.units_of(self.groups_of(host), self.worker_groups)
 
+    def main_pids(self) -> dict[tuple[str, str], int]:
+        """(host, unit) → the main PID of every unit the inventory implies: a drill compares two
+        readings to tell which units a run restarted."""
+        return {
+            (host, unit): hosts.main_pid(host, unit)
+            for host in self.every_host
+            for unit in self.units_of(host)
+        }
+
     @property
     def secrets_dir(self) -> Path:
         """<inventory folder>/.secrets, where the lab generates every password."""

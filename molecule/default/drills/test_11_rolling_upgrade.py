@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from labkit.hosts import main_pid, sh
+from labkit.hosts import sh
 from labkit.releases import project_whose_workers_cannot_start, project_with_a_changed_app
 from labkit.stream import Stream
 from labkit.traffic import Traffic, longest_gap
@@ -76,14 +76,6 @@ def assert_schedule_went_on(before: dict[str, dict[str, Any]], after) -> None:
             assert entry["last_run_at"] == before[name]["last_run_at"], (name, before[name], entry)
 
 
-def unit_pids(scenario) -> dict[tuple[str, str], int]:
-    return {
-        (host, unit): main_pid(host, unit)
-        for host in scenario.every_host
-        for unit in scenario.units_of(host)
-    }
-
-
 @dataclass
 class Deploy:
     run: Any
@@ -97,14 +89,14 @@ class Deploy:
 def deploy_under_traffic(platform, scenario, figures, run_site, label: str, *args: str) -> Deploy:
     """site.yml with `args` while tasks are published and HTTP requests sent; what it did to
     the units, and what the traffic saw."""
-    before = unit_pids(scenario)
+    before = scenario.main_pids()
     stream, traffic = Stream(platform, rate=20).start(), Traffic(scenario).start()
     started = time.time()
     run = run_site(*args)
     ended = time.time()
     stream.stop()
     traffic.stop()
-    after = unit_pids(scenario)
+    after = scenario.main_pids()
     done = stream.wait_for_all(timeout=300)
     ids = [stream.acknowledged[index] for index in sorted(stream.acknowledged)]
     gap = longest_gap(platform.completion_times(ids, timeout=60), started, ended)
@@ -150,7 +142,7 @@ def test_a_rolling_upgrade_loses_nothing_and_refuses_nothing(
 ):
     marker = f"upgrade drill {uuid.uuid4().hex[:8]}"
     changed = project_with_a_changed_app(project(), tmp_path / "project", marker)
-    uses_the_app = {key for key in unit_pids(scenario) if not key[1].startswith("redis-server@")}
+    uses_the_app = {key for key in scenario.main_pids() if not key[1].startswith("redis-server@")}
     STATE["first"] = {host.backend.host: current_release(host) for host in app_hosts}
     for host in app_hosts:  # an older release the deploy should prune (two are kept)
         assert host.run(f"mkdir -p {STALE_RELEASE} && touch -d 2020-01-01 {STALE_RELEASE}").rc == 0
@@ -231,7 +223,7 @@ def test_rolling_back_restores_the_first_release_everywhere(
     app_hosts, platform, scenario, figures, run_site
 ):
     assert "first" in STATE, "needs the rolling upgrade before it"
-    uses_the_app = {key for key in unit_pids(scenario) if not key[1].startswith("redis-server@")}
+    uses_the_app = {key for key in scenario.main_pids() if not key[1].startswith("redis-server@")}
     deploy = deploy_under_traffic(platform, scenario, figures, run_site, "rollback")
     assert deploy.run.returncode == 0, deploy.run.text[-3000:]
     assert deploy.restarted == uses_the_app, f"restarted: {sorted(deploy.restarted)}"

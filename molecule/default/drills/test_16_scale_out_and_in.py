@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.hosts import main_pid, sh
+from labkit.hosts import sh
 from labkit.stream import Stream
 from labkit.waiting import wait_until
 
@@ -50,14 +50,6 @@ def added_host(run_site) -> Iterator[Path]:
         subprocess.run(["docker", "rm", "-f", NEW_HOST], check=False, capture_output=True)
 
 
-def unit_pids(scenario) -> dict[tuple[str, str], int]:
-    return {
-        (host, unit): main_pid(host, unit)
-        for host in scenario.every_host
-        for unit in scenario.units_of(host)
-    }
-
-
 def tasks_run_by(platform, node: str) -> int:
     with platform.celery.connection_for_write() as connection:
         stats = platform.celery.control.inspect(
@@ -72,13 +64,13 @@ def test_a_worker_host_added_and_retired_by_inventory(
     new_nodes = {
         f"{group['name']}@{NEW_HOST}": set(group["queues"]) for group in scenario.worker_groups
     }
-    before = unit_pids(scenario)
+    before = scenario.main_pids()
     stream = Stream(platform, rate=10).start()
     try:
         out = run_site("--limit", NEW_HOST, "-i", str(added_host))
         assert out.returncode == 0, out.text[-3000:]
         assert set(out.changed_per_host()) == {NEW_HOST}, out.changed_per_host()
-        assert unit_pids(scenario) == before, "a host already serving was restarted"
+        assert scenario.main_pids() == before, "a host already serving was restarted"
         both = {**scenario.expected_workers(), **new_nodes}
         assert wait_until(lambda: platform.active_queues() == both, timeout=120)
         cpu_node = next(node for node, queues in new_nodes.items() if "default" in queues)
@@ -106,4 +98,4 @@ def test_a_worker_host_added_and_retired_by_inventory(
         unit = f"matchbot-worker-{group['name']}"
         assert sh(NEW_HOST, f"systemctl is-enabled {unit} || true").strip() == "disabled", unit
     assert wait_until(lambda: platform.active_queues() == scenario.expected_workers(), timeout=60)
-    assert unit_pids(scenario) == before, "a host already serving was restarted"
+    assert scenario.main_pids() == before, "a host already serving was restarted"
