@@ -7,6 +7,7 @@ that moment (the queue is empty, the reply not yet read) and looks where the mes
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import signal
@@ -37,13 +38,18 @@ def publish(url: str, transport: str, body: dict[str, Any]) -> None:
 
 
 def kill_consumer_after_fetch(
-    url: str, transport: str, broker: RedisServer, options: dict[str, Any] | None = None
+    url: str,
+    transport: str,
+    broker: RedisServer,
+    options: dict[str, Any] | None = None,
+    prefetch: int = 1,
 ) -> float:
-    """Start a consumer, let Redis hand it the message, SIGKILL it before it reads the reply;
-    when it was killed (monotonic clock)."""
+    """Start a consumer, let Redis hand it the messages (all of them: the test publishes no
+    more than `prefetch`), SIGKILL it before it reads the reply; when it was killed
+    (monotonic clock)."""
     program = [sys.executable, str(PROGRAMS / "fetch_and_hang.py"), url, transport, QUEUE]
     consumer = subprocess.Popen(
-        [*program, json.dumps(options or {})],
+        [*program, json.dumps(options or {}), str(prefetch)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
     )
@@ -260,6 +266,71 @@ def test_a_workers_event_loop_restores_the_dead_even_when_idle(broker, worker, d
     kill_consumer_after_fetch(url, OURS, broker, LIVENESS)
     assert wait_until(lambda: broker.client().llen(QUEUE) == 1, timeout=30)
     assert unacked_bodies(broker) == {}
+
+
+def test_a_batch_of_messages_survives_its_consumer_dying_after_the_fetch(
+    broker, worker, drill_queue
+):
+    """One pop takes a batch (the consumer's prefetch slots), each message recorded as held:
+    SIGKILL before the reply is read, and the worker's event loop puts every one back."""
+    url = broker.url("celery")
+    for n in range(3):
+        publish(url, OURS, {"n": n})
+    kill_consumer_after_fetch(url, OURS, broker, LIVENESS, prefetch=3)
+    assert len(unacked_bodies(broker)) == 3  # one fetch took all three
+    assert wait_until(lambda: broker.client().llen(QUEUE) == 3, timeout=30)
+    assert unacked_bodies(broker) == {}
+
+
+def test_a_fetch_takes_no_more_than_the_free_prefetch_slots(broker, drill_queue):
+    url = broker.url("celery")
+    for n in range(5):
+        publish(url, OURS, {"n": n})
+    held: list[Any] = []
+    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
+    with (
+        Connection(url, transport=OURS) as connection,
+        Consumer(
+            connection,
+            [queue],
+            accept=["json"],
+            prefetch_count=3,
+            callbacks=[lambda body, message: held.append(message)],
+        ),
+    ):
+        connection.drain_events(timeout=10)  # one fetch, delivered in one call
+        assert [message.payload["n"] for message in held] == [0, 1, 2]
+        assert broker.client().llen(QUEUE) == 2
+        assert len(unacked_bodies(broker)) == 3
+        held.pop(0).ack()  # one slot frees: the next fetch takes one message
+        connection.drain_events(timeout=10)
+        assert [message.payload["n"] for message in held] == [1, 2, 3]
+        assert broker.client().llen(QUEUE) == 1
+        for message in held:
+            message.ack()
+        assert unacked_bodies(broker) == {}
+
+
+def test_the_rest_of_a_batch_goes_back_when_a_delivery_fails(broker, drill_queue):
+    """Messages taken with one that could not be handed over return to the queue at once,
+    not after the visibility timeout (their consumer lives on)."""
+    url = broker.url("celery")
+    for n in range(3):
+        publish(url, OURS, {"n": n})
+
+    def refuse(body: Any, message: Any) -> None:
+        raise RuntimeError("delivery failed")
+
+    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
+    with (
+        Connection(url, transport=OURS) as connection,
+        Consumer(connection, [queue], accept=["json"], prefetch_count=3, callbacks=[refuse]),
+    ):
+        with pytest.raises(RuntimeError, match="delivery failed"):
+            connection.drain_events(timeout=10)
+        assert broker.client().llen(QUEUE) == 2  # the two after the failed one
+        [held] = unacked_bodies(broker).values()
+        assert json.loads(base64.b64decode(held)) == {"n": 0}
 
 
 def test_a_long_task_on_a_live_worker_is_not_run_twice(celery_client, worker, broker, cache):

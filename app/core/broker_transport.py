@@ -12,6 +12,11 @@ every publish (and every redelivery) adds a token; a token only says "look again
 or missing token costs at most one `brpop_timeout` (1 s) of latency, never a task. The script
 clears the wake lists of queues it found empty, so tokens do not pile up.
 
+**Batches.** One script call takes as many messages as the consumer has free prefetch slots
+(up to MAX_FETCH), each recorded as it is taken: a backlog costs one round trip and one pass
+of the event loop per batch instead of per task (stock kombu takes one message per BRPOP).
+Prefetch limits stay exact; priorities come first, then one message per queue in turn.
+
 **Fast redelivery.** The pop script also records which consumer holds each message
 (`unacked_owner`) and refreshes the consumer's liveness key (`unacked_live.<consumer>`, with a
 TTL of BROKER_CONSUMER_LIVENESS_SECONDS). Each consumer refreshes it three times per period,
@@ -96,18 +101,26 @@ DEFAULT_LIVENESS_SECONDS = 15.0
 # The pop script decodes each message in Lua: ~8 ms of Redis time per MiB. Larger task
 # arguments belong in files (see parse_upload), not in messages.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+# Most messages one pop script call takes (never more than the consumer's free prefetch slots):
+# one round trip and one pass of the event loop for many tasks.
+MAX_FETCH = 64
 # With Sentinels, a connection made while the primary is lost and not yet replaced is tried
 # again every FAILOVER_POLL_SECONDS for up to `failover_wait` seconds (transport option): longer
 # than a failover (the role's down-after 5 s, then ~2 s to elect and promote).
 DEFAULT_FAILOVER_WAIT_SECONDS = 15.0
 FAILOVER_POLL_SECONDS = 0.5
 
-# KEYS: the message lists (highest priority first), one wake list per queue, then the unacked
-# index and hash, the owners hash and this consumer's liveness key. ARGV: number of message
-# lists, the time, per message list "1" when its consumer acknowledges (the task must be
-# recorded) or "0" (no_ack, e.g. control replies), this consumer's id, its liveness in ms.
+# KEYS: the message lists (highest priority first, each priority's queues in the consumer's
+# round-robin order), one wake list per queue, then the unacked index and hash, the owners hash
+# and this consumer's liveness key. ARGV: number of message lists, the time, per message list
+# "1" when its consumer acknowledges (the task must be recorded) or "0" (no_ack, e.g. control
+# replies), this consumer's id, its liveness in ms, how many messages to take at most (the
+# consumer's free prefetch slots), the number of queues (lists per priority).
+# Takes the highest priority first; within a priority, one message per queue in turn (the
+# fairness kombu's round-robin gives one fetch at a time). Answers [list, message, recorded]
+# per message taken, or nil when every queue was empty (their wake lists are then cleared).
 POP_SCRIPT = """
-local lists = tonumber(ARGV[1])
+local lists, wanted, per_level = tonumber(ARGV[1]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local index, unacked = KEYS[#KEYS - 3], KEYS[#KEYS - 2]
 local owners, live = KEYS[#KEYS - 1], KEYS[#KEYS]
 local function record(item)
@@ -118,17 +131,33 @@ local function record(item)
     '[' .. item .. ', ' .. cjson.encode(info['exchange']) .. ', '
         .. cjson.encode(info['routing_key']) .. ']')
   redis.call('HSET', owners, tag, ARGV[4])
-  redis.call('SET', live, '1', 'PX', ARGV[5])
 end
-for i = 1, lists do
-  local item = redis.call('RPOP', KEYS[i])
-  if item then
-    local recorded = 0
-    if string.sub(ARGV[3], i, i) == '1' and pcall(record, item) then
-      recorded = 1
+local taken = {}
+for first = 1, lists, per_level do
+  local open, empty = per_level, {}
+  while open > 0 and #taken < wanted * 3 do
+    for i = first, first + per_level - 1 do
+      if not empty[i] and #taken < wanted * 3 then
+        local item = redis.call('RPOP', KEYS[i])
+        if item then
+          local recorded = 0
+          if string.sub(ARGV[3], i, i) == '1' and pcall(record, item) then
+            recorded = 1
+          end
+          taken[#taken + 1] = KEYS[i]
+          taken[#taken + 1] = item
+          taken[#taken + 1] = recorded
+        else
+          empty[i] = true
+          open = open - 1
+        end
+      end
     end
-    return {KEYS[i], item, recorded}
   end
+end
+if #taken > 0 then
+  redis.call('SET', live, '1', 'PX', ARGV[5])
+  return taken
 end
 for i = lists + 1, #KEYS - 4 do
   redis.call('DEL', KEYS[i])
@@ -336,7 +365,16 @@ class Channel(redis.Channel):
             self.owners_key,
             self.liveness_key,
         ]
-        arguments = [len(lists), time(), flags, self.consumer_id, self.liveness_ms]
+        wanted = max(1, min(MAX_FETCH, self.qos.can_consume_max_estimate() or 1))
+        arguments = [
+            len(lists),
+            time(),
+            flags,
+            self.consumer_id,
+            self.liveness_ms,
+            wanted,
+            len(queues),
+        ]
         return ["EVAL", POP_SCRIPT, len(keys), *keys, *arguments]
 
     def _brpop_start(self, timeout: float | None = None) -> None:
@@ -389,8 +427,9 @@ class Channel(redis.Channel):
                 self.client.connection.disconnect()
                 raise
             # Told apart by shape, not by which command we think is pending: the pop script
-            # answers [list, message, recorded] or nil, a wake BRPOP [wake list, mark] or nil.
-            if isinstance(reply, list) and len(reply) == 3:
+            # answers [list, message, recorded] per message or nil, a wake BRPOP [wake list,
+            # mark] or nil.
+            if isinstance(reply, list) and reply and len(reply) % 3 == 0:
                 return self._deliver_popped(reply)
             if reply is None and self._pending_command == "EVAL":
                 self.idle = True  # every queue was empty: block on the wake lists next
@@ -403,15 +442,30 @@ class Channel(redis.Channel):
             self._flush_brpop_reauth()
 
     def _deliver_popped(self, reply: list[Any]) -> bool:
-        key, item, recorded = reply
-        payload = loads(bytes_to_str(item))
-        queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
-        self._queue_cycle.rotate(queue)
-        if recorded:
-            self.recorded_tag = payload["properties"]["delivery_tag"]
+        """Hand each message the pop script took to kombu, in order. Should handing one over
+        fail, those after it go back to their queues at once: they are recorded as held by
+        this consumer, which lives on, so nothing else would put them back before the
+        visibility timeout."""
+        taken = [reply[index : index + 3] for index in range(0, len(reply), 3)]
         self.idle = False
-        self.connection._deliver(payload, queue)
+        for position, (key, item, recorded) in enumerate(taken):
+            payload = loads(bytes_to_str(item))
+            queue = bytes_to_str(key).rsplit(self.sep, 1)[0]
+            self._queue_cycle.rotate(queue)
+            self.recorded_tag = payload["properties"]["delivery_tag"] if recorded else None
+            try:
+                self.connection._deliver(payload, queue)
+            except BaseException:
+                self._restore_undelivered(taken[position + 1 :])
+                raise
         return True
+
+    def _restore_undelivered(self, taken: list[list[Any]]) -> None:
+        for _key, item, recorded in taken:
+            if recorded:
+                tag = loads(bytes_to_str(item))["properties"]["delivery_tag"]
+                with contextlib.suppress(*self.connection_errors):
+                    self.qos.restore_by_tag(tag)
 
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         size = len(message.get("body", ""))

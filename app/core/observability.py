@@ -6,11 +6,22 @@ import logging
 import logging.handlers
 import sys
 
-from app.core.config import Settings
+from celery.app.trace import LOG_SUCCESS
+
+from app.core.config import Settings, TaskLogs
 from app.core.redaction import RedactingFilter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s"
+# Celery's loggers of the line per received task and of the line per task that succeeded (the
+# latter also logs retries and failures, which stay).
+RECEIVED_LOGGER = "celery.worker.strategy"
+OUTCOME_LOGGER = "celery.app.trace"
 _configured = False
+
+
+def drop_success_lines(record: logging.LogRecord) -> bool:
+    """Keep every record of the trace logger but the one per task that succeeded."""
+    return record.msg is not LOG_SUCCESS
 
 
 def configure_logging(settings: Settings) -> None:
@@ -35,6 +46,10 @@ def configure_logging(settings: Settings) -> None:
         handler.addFilter(redacting)
         root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    if settings.task_logs is TaskLogs.PROBLEMS:
+        # Before the worker starts: Celery checks once whether its loggers log INFO.
+        logging.getLogger(RECEIVED_LOGGER).setLevel(logging.WARNING)
+        logging.getLogger(OUTCOME_LOGGER).addFilter(drop_success_lines)
     _configured = True
 
 
