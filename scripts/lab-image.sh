@@ -6,7 +6,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/docker-engine.sh"
 
 LAB_SUITE=bookworm
-LAB_PACKAGES=systemd,systemd-sysv,python3,python3-apt,sudo,iproute2,procps,ca-certificates,cron
+# openssh-server: lab inventories reach their hosts over SSH, as production does; it stays off
+# (no host keys, unit disabled) until playbooks/lab.yml opens it on a host that asks for it.
+LAB_PACKAGES=systemd,systemd-sysv,python3,python3-apt,sudo,iproute2,procps,ca-certificates,cron,openssh-server
 
 host_mirror() {
   # First Debian archive URI of the host's apt sources (deb822 or one-line format).
@@ -44,6 +46,10 @@ lab_image() {
     # Each container gets its own machine id at boot; no getty on a console nobody reads.
     : >"$rootfs/etc/machine-id"
     rm -f "$rootfs"/etc/systemd/system/getty.target.wants/*
+    # No SSH until a host is given its own keys: a host key baked into the image would be
+    # shared by every host made from it.
+    chroot "$rootfs" systemctl disable ssh.service >&2
+    rm -f "$rootfs"/etc/ssh/ssh_host_*
     # No package lists in the image: the first apt run on a host must update them.
     rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
     # Ansible's apt cache_valid_time reads the lists folder's mtime: make it look stale.
