@@ -42,6 +42,17 @@ class ResultDetail(StrEnum):
     FINAL = "final"
 
 
+class TaskLogs(StrEnum):
+    """Which tasks a worker logs (set per worker group: celery_worker `task_logs`)."""
+
+    # A line when each task is received and when it succeeds, besides retries and failures.
+    EACH = "each"
+    # Retries, failures and everything else, but no line per received or succeeded task: Flower
+    # and its metrics count every task already (two log lines per task cost a worker of short
+    # tasks a tenth of its time, docs/benchmarks.md).
+    PROBLEMS = "problems"
+
+
 class InsecureSettingsError(ValueError):
     """Production settings that must not be used; the message says which and why."""
 
@@ -103,6 +114,7 @@ class Settings(BaseSettings):
     # 1 suits late acknowledgement and long tasks; raise it per worker group for short tasks.
     worker_prefetch_multiplier: int = Field(default=1, ge=1)
     result_detail: ResultDetail = ResultDetail.FULL
+    task_logs: TaskLogs = TaskLogs.EACH
 
     # Health check of the Celery side (backend).
     celery_health_timeout_seconds: float = Field(default=10.0, gt=0)
