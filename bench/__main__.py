@@ -14,12 +14,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import measure, report
+from bench import measure, profile, report
 from labkit import hosts
 from labkit.platform import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+LOAD_SHARES = (0.25, 0.5)  # of the tuned drain rate, for enqueue → start
 
 
 def machine() -> dict[str, Any]:
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--skip-cold", action="store_true", help="the lab exists; no cold deploy")
     args = parser.parse_args()
     results: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    DOCS.mkdir(exist_ok=True)
     deploys = []
     if not args.skip_cold:
         print("Cold deploy of the freshly created lab hosts")
@@ -59,19 +61,22 @@ def main() -> None:
     results["machine"] = machine()
     lab = Platform.of(measure.LAB.app_host, measure.LAB.ca_file if measure.LAB.tls else None)
     print("Drain throughput, tuned vs stock")
-    runs = measure.drain(lab, args.repetitions, {"no-op": 3000, "fuzzy match": 2000})
+    runs = measure.drain(lab, args.repetitions, measure.DRAIN_TASKS)
     results["drain_runs"] = runs
     results["drain"] = measure.summarise_drain(runs)
-    half = round(results["drain"][0]["tuned"]["median"] / 2)
-    print(f"Latency at {half}/s (half the tuned no-op drain rate) and round trips")
-    results["latency"] = measure.latency(lab, rate=half, seconds=10, round_trips=200)
+    print("Profile of a tuned worker under drain (py-spy)")
+    results["profile"] = profile.drain_profile(lab, 6000, 10, DOCS / "drain-profile.svg")
+    tuned_rate = results["drain"][0]["tuned"]["median"]
+    print(f"Latency at 25 % and 50 % of the tuned no-op drain rate ({tuned_rate}/s)")
+    results["latency"] = measure.latency(lab, tuned_rate, LOAD_SHARES, seconds=10)
+    print("Round trips")
+    results["round_trip"] = measure.round_trips(lab, 200)
     print("Redis ceiling")
     results["redis_ceiling"] = measure.redis_ceiling(measure.LAB.secret("redis-admin"))
     print("Recovery")
     results["recovery"] = measure.recovery(lab)
     print("The cost of TLS: the same measures with TLS on and off")
     results["tls"] = measure.tls_cost(lab, args.repetitions)
-    DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(results, DOCS)
     print((DOCS / "benchmarks.md").read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import statistics
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from labkit.waiting import seconds_until
 ROOT = Path(__file__).resolve().parent.parent
 LAB = Scenario(ROOT / "inventories" / "lab")
 STOCK_UNIT = "matchbot-bench-stock"
+# Backlog per drain: large enough that both worker hosts' start-up (a second or two apart) is a
+# small part of the span measured.
+DRAIN_TASKS = {"no-op": 10000, "fuzzy match": 4000}
 TASKS = {
     "no-op": (CANARY, {}),
     "fuzzy match": (
@@ -61,12 +65,35 @@ def start_stock_workers() -> None:
         )
 
 
+def busy_share(seconds: float = 1.0) -> float:
+    """Share of this machine's CPU time spent busy over `seconds` (/proc/stat; the lab hosts are
+    containers on this kernel, so this counts them all)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    busy_before, total_before = sample()
+    time.sleep(seconds)
+    busy_after, total_after = sample()
+    return (busy_after - busy_before) / max(1, total_after - total_before)
+
+
+def settle(threshold: float = 0.2, timeout: float = 180) -> float:
+    """Wait until the machine is quiet (Flower digesting the previous run's events, Redis
+    rewriting its AOF, …), so each run starts from the same idle state; seconds waited."""
+    return seconds_until(lambda: busy_share(2.0) < threshold, timeout=timeout, interval=0)
+
+
 def drain_once(platform: Platform, config: str, task: str, count: int) -> dict[str, Any]:
-    """Preload `count` tasks with no worker running, start the workers, time first → last."""
+    """Preload `count` tasks with no worker running, let the machine settle, start the workers,
+    time first → last."""
     name, kwargs = TASKS[task]
     units = worker_units()
     hosts.systemctl(LAB.worker_hosts, "stop", *units)
     ids = platform.publish(name, count, kwargs, queue="default")
+    settle()
     started = time.time()
     if config == "tuned":
         hosts.systemctl(LAB.worker_hosts, "start", *units)
@@ -130,18 +157,36 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def latency(platform: Platform, rate: float, seconds: float, round_trips: int) -> dict[str, Any]:
-    """Enqueue → start at a fixed offered load (the canary's own clock minus the publish time;
-    one machine, one clock), then delay().get() round trips one at a time."""
+def use_config(platform: Platform, config: str) -> None:
+    """Serve queue `default` with the tuned workers (as deployed) or with stock Celery (the
+    tuned units stopped), and wait until every node of that kind answers."""
+    units = worker_units()
+    if config == "tuned":
+        for host in LAB.worker_hosts:  # a transient unit: gone once stopped
+            hosts.sh(host, f"systemctl stop {STOCK_UNIT} 2>/dev/null; true")
+        hosts.systemctl(LAB.worker_hosts, "start", *units)
+        expected = LAB.expected_workers()
+        seconds_until(lambda: platform.active_queues() == expected, timeout=120, interval=1)
+        return
+    hosts.systemctl(LAB.worker_hosts, "stop", *units)
+    start_stock_workers()
+    nodes = [f"stock@{host}" for host in LAB.worker_hosts]
+    seconds_until(lambda: all(platform.pings(node) for node in nodes), timeout=120, interval=1)
+
+
+def enqueue_to_start(
+    platform: Platform, config: str, rate: float, seconds: float
+) -> dict[str, Any]:
+    """Canary tasks at a fixed offered rate to `config`'s workers on a settled machine: each
+    one's start (the task's own clock) minus its publish time (one machine, one clock). The
+    publisher runs here, on the same two cores as the lab: its CPU share is reported."""
     celery = platform.celery
-    # Measured on a settled stack: every worker registered (a drain just restarted them) and
-    # warmed up, so start-up is not counted as latency.
-    expected = LAB.expected_workers()
-    seconds_until(lambda: platform.active_queues() == expected, timeout=120, interval=1)
-    for _ in range(20):
+    use_config(platform, config)
+    for _ in range(20):  # connections made, code paths warm: start-up is not latency
         celery.send_task(CANARY, queue="default").get(timeout=30)
+    settle()
     sent: list[tuple[str, float]] = []
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     with celery.producer_or_acquire() as producer:
         for n in range(int(rate * seconds)):
             pause = started + n / rate - time.monotonic()
@@ -150,22 +195,52 @@ def latency(platform: Platform, rate: float, seconds: float, round_trips: int) -
             at = time.time()
             sent.append((celery.send_task(CANARY, queue="default", producer=producer).id, at))
     publish_seconds = time.monotonic() - started
+    publisher_cpu = time.process_time() - cpu_started
     latencies = sorted(
         celery.AsyncResult(task_id).get(timeout=120)["at"] - at for task_id, at in sent
     )
-    trips = []
-    for _ in range(round_trips):
-        begun = time.perf_counter()
-        celery.send_task(CANARY, queue="default").get(timeout=30)
-        trips.append(time.perf_counter() - begun)
     return {
+        "config": config,
         "offered_per_second": rate,
         "sent": len(sent),
         "published_per_second": round(len(sent) / publish_seconds, 1),
+        "publisher_cpu_share": round(publisher_cpu / publish_seconds, 3),
         "enqueue_to_start": percentiles(latencies),
-        "round_trip": percentiles(trips),
         "enqueue_to_start_seconds": [round(value, 6) for value in latencies],
     }
+
+
+def latency(
+    platform: Platform, drain_rate: float, shares: tuple[float, ...], seconds: float
+) -> list[dict[str, Any]]:
+    """Enqueue → start at each share of the tuned drain rate, tuned and stock (interleaved);
+    the tuned workers serve again afterwards."""
+    runs = []
+    try:
+        for share in shares:
+            rate = round(drain_rate * share)
+            for config in ("tuned", "stock"):
+                run = enqueue_to_start(platform, config, rate, seconds)
+                run["load_share"] = share
+                e2s = run["enqueue_to_start"]
+                print(
+                    f"  latency {config:5} {share:.0%} ({rate}/s): p50 {e2s['p50_ms']} ms, "
+                    f"p99 {e2s['p99_ms']} ms, max {e2s['max_ms']} ms"
+                )
+                runs.append(run)
+    finally:
+        use_config(platform, "tuned")
+    return runs
+
+
+def round_trips(platform: Platform, count: int) -> dict[str, float]:
+    """`delay().get()` one task at a time on the tuned workers."""
+    trips = []
+    for _ in range(count):
+        begun = time.perf_counter()
+        platform.celery.send_task(CANARY, queue="default").get(timeout=30)
+        trips.append(time.perf_counter() - begun)
+    return percentiles(trips)
 
 
 # redis-benchmark (Redis 7.0) reads no REDISCLI_AUTH: its password can only go on its command
@@ -232,7 +307,26 @@ def deploy(cold: bool) -> dict[str, Any]:
         "kind": "cold" if cold else "idempotent",
         "seconds": round(run.seconds, 1),
         "changed": sum(run.changed_per_host().values()),
+        "tasks": sum(len(play["tasks"]) for play in run.report["plays"]),
+        "seconds_by_role": seconds_by_role(run.report),
     }
+
+
+def seconds_by_role(report: dict[str, Any]) -> dict[str, float]:
+    """Wall-clock seconds of each role's tasks (playbook tasks under "(plays)"), largest
+    first: what the profile_tasks callback sums, from the json callback's task durations."""
+    spent: dict[str, float] = {}
+    for play in report["plays"]:
+        for entry in play["tasks"]:
+            task = entry["task"]
+            role = task["name"].split(" : ")[0] if " : " in task["name"] else "(plays)"
+            duration = task.get("duration", {})
+            if "start" in duration and "end" in duration:
+                begun = datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))
+                ended = datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
+                spent[role] = spent.get(role, 0.0) + (ended - begun).total_seconds()
+    ranked = sorted(spent.items(), key=lambda item: item[1], reverse=True)
+    return {role: round(seconds, 1) for role, seconds in ranked}
 
 
 # The lab with Redis in clear text, for the cost of TLS: the inventory's TLS turned off for one
@@ -254,35 +348,33 @@ def redeploy(*extra: str) -> float:
     return round(run.seconds, 1)
 
 
-def transport(platform: Platform, repetitions: int, round_trips: int) -> dict[str, Any]:
+def transport(platform: Platform, repetitions: int, trips: int) -> dict[str, Any]:
     """Tuned no-op drain rate and delay().get() round trips on the lab as deployed."""
-    rates = [drain_once(platform, "tuned", "no-op", 3000)["per_second"] for _ in range(repetitions)]
+    rates = [
+        drain_once(platform, "tuned", "no-op", DRAIN_TASKS["no-op"])["per_second"]
+        for _ in range(repetitions)
+    ]
     expected = LAB.expected_workers()
     seconds_until(lambda: platform.active_queues() == expected, timeout=120, interval=1)
-    trips = []
-    for _ in range(round_trips):
-        begun = time.perf_counter()
-        platform.celery.send_task(CANARY, queue="default").get(timeout=30)
-        trips.append(time.perf_counter() - begun)
     return {
         "drain_per_second": {
             "median": statistics.median(rates),
             "min": min(rates),
             "max": max(rates),
         },
-        "round_trip": percentiles(trips),
+        "round_trip": round_trips(platform, trips),
     }
 
 
-def tls_cost(platform: Platform, repetitions: int, round_trips: int = 200) -> list[dict[str, Any]]:
+def tls_cost(platform: Platform, repetitions: int, trips: int = 200) -> list[dict[str, Any]]:
     """The same measures with TLS on (the lab as the inventory deploys it) and off (the lab
     recreated and deployed in plaintext), then the lab restored to the inventory's TLS."""
-    rows = [{"tls": "on", **transport(platform, repetitions, round_trips)}]
+    rows = [{"tls": "on", **transport(platform, repetitions, trips)}]
     print(f"  TLS on: {rows[0]['drain_per_second']['median']}/s")
     print("  Recreating the lab in plaintext")
     redeploy(*PLAINTEXT)
     plaintext = Platform.of(LAB.app_host)
-    rows.append({"tls": "off", **transport(plaintext, repetitions, round_trips)})
+    rows.append({"tls": "off", **transport(plaintext, repetitions, trips)})
     print(f"  TLS off: {rows[1]['drain_per_second']['median']}/s")
     print("  Recreating the lab as the inventory says (TLS on)")
     redeploy()
