@@ -92,7 +92,9 @@ def drain_once(platform: Platform, config: str, task: str, count: int) -> dict[s
     name, kwargs = TASKS[task]
     units = worker_units()
     hosts.systemctl(LAB.worker_hosts, "stop", *units)
+    cpu_started = time.process_time()
     ids = platform.publish(name, count, kwargs, queue="default")
+    publisher_cpu = time.process_time() - cpu_started
     settle()
     started = time.time()
     if config == "tuned":
@@ -115,6 +117,7 @@ def drain_once(platform: Platform, config: str, task: str, count: int) -> dict[s
         "completed": len(done),
         "seconds": round(span, 3),
         "per_second": round(len(done) / span, 1),
+        "publisher_cpu_ms_per_task": round(publisher_cpu / count * 1000, 3),
         "start_to_first": round(done[0] - started, 2),
     }
 
@@ -131,6 +134,13 @@ def drain(platform: Platform, repetitions: int, counts: dict[str, int]) -> list[
     return runs
 
 
+def capacity_while_publishing(drain_rate: float, publisher_ms: float, cores: int) -> float:
+    """Tasks per second the machine sustains when the publisher shares its cores: a drained
+    task costs cores / drain_rate CPU-seconds (the drain keeps every core busy), publishing one
+    adds publisher_ms; r * (cores / drain_rate + publisher_ms / 1000) = cores."""
+    return 1 / (1 / drain_rate + publisher_ms / 1000 / cores)
+
+
 def summarise_drain(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for task in dict.fromkeys(r["task"] for r in runs):
@@ -139,6 +149,9 @@ def summarise_drain(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rates = [r["per_second"] for r in runs if r["task"] == task and r["config"] == config]
             row[config] = {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
         row["ratio"] = round(row["tuned"]["median"] / row["stock"]["median"], 2)
+        row["publisher_cpu_ms_per_task"] = statistics.median(
+            r["publisher_cpu_ms_per_task"] for r in runs if r["task"] == task
+        )
         rows.append(row)
     return rows
 
@@ -211,14 +224,15 @@ def enqueue_to_start(
 
 
 def latency(
-    platform: Platform, drain_rate: float, shares: tuple[float, ...], seconds: float
+    platform: Platform, capacity: float, shares: tuple[float, ...], seconds: float
 ) -> list[dict[str, Any]]:
-    """Enqueue → start at each share of the tuned drain rate, tuned and stock (interleaved);
-    the tuned workers serve again afterwards."""
+    """Enqueue → start at each share of `capacity` (the tuned drain rate the machine sustains
+    while it also publishes), tuned and stock (interleaved); the tuned workers serve again
+    afterwards."""
     runs = []
     try:
         for share in shares:
-            rate = round(drain_rate * share)
+            rate = round(capacity * share)
             for config in ("tuned", "stock"):
                 run = enqueue_to_start(platform, config, rate, seconds)
                 run["load_share"] = share

@@ -50,9 +50,13 @@ def latency_table(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Latency: enqueue → start (ms), no-op task on queue `default`",
         "",
-        "Offered for 10 s at a share of the tuned no-op drain rate, to the tuned workers and "
-        "then to stock Celery, each on a settled machine. The publisher runs on the same two "
-        "cores: its share of one core is in the last column.",
+        f"Offered for 10 s at a share of {r['latency_capacity_per_second']}/s, to the tuned "
+        "workers and then to stock Celery, each on a settled machine. That rate is the tuned "
+        f"no-op drain ({r['drain'][0]['tuned']['median']}/s, which keeps both cores busy) less "
+        f"what the publisher, on the same cores, spends per task "
+        f"({r['drain'][0]['publisher_cpu_ms_per_task']} ms of CPU): the load the machine "
+        "sustains while it also publishes. The publisher's share of one core is in the last "
+        "column.",
         "",
         "| Workers | Load | Offered / published (tasks/s) | p50 | p95 | p99 | max "
         "| Publisher CPU |",
