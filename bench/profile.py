@@ -76,36 +76,39 @@ COSTS = {
 }
 
 
+def samples(collapsed: str) -> list[tuple[list[str], int]]:
+    """py-spy's collapsed stacks (`frame;frame;… count` per line) as (frames, count)."""
+    found = []
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            found.append((stack.split(";"), int(count)))
+    return found
+
+
 def inclusive_shares(collapsed: str) -> dict[str, float]:
     """Share of the samples under each frame of COSTS (a sample counts once per frame)."""
     under = dict.fromkeys(COSTS, 0)
-    total = 0
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
-        names = {frame.split(" (")[0] for frame in stack.split(";")}
+    stacks = samples(collapsed)
+    for frames, count in stacks:
+        names = {frame.split(" (")[0] for frame in frames}
         for cost, frame in COSTS.items():
             if frame in names:
-                under[cost] += int(count)
-    return {cost: round(n / max(total, 1), 3) for cost, n in under.items()}
+                under[cost] += count
+    total = max(1, sum(count for _, count in stacks))
+    return {cost: round(n / total, 3) for cost, n in under.items()}
 
 
 def top_functions(collapsed: str, limit: int = 15) -> list[str]:
-    """Own time per function from py-spy's collapsed stacks (`frame;frame;… count`), as
-    `share  function (file)` lines, idle waiting (select/epoll/poll, lock waits) left out."""
+    """Own time per function (the innermost frame of each sample), as `share  function (file)`
+    lines; py-spy leaves idle threads out of its samples."""
     own: dict[str, int] = {}
-    total = 0
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
-        leaf = stack.split(";")[-1]
-        own[leaf] = own.get(leaf, 0) + int(count)
+    stacks = samples(collapsed)
+    for frames, count in stacks:
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    total = max(1, sum(count for _, count in stacks))
     ranked = sorted(own.items(), key=lambda item: item[1], reverse=True)
-    return [f"{count / max(total, 1):6.1%}  {leaf}" for leaf, count in ranked[:limit]]
+    return [f"{count / total:6.1%}  {leaf}" for leaf, count in ranked[:limit]]
 
 
 def main() -> None:
