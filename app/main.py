@@ -9,10 +9,12 @@ app.api.main:create_app (`uvicorn --factory app.api.main:create_app`).
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 
-from celery.signals import setup_logging, worker_init
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_ready
 
+from app.core import warm_pools
 from app.core.celery import create_celery_app
 from app.core.config import get_settings
 from app.core.observability import configure_logging, init_sentry
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     celery_app.set_default()
     setup_logging.connect(_keep_our_logging, weak=False)
     worker_init.connect(_keep_results_through_redis_outages, weak=False)
+    worker_ready.connect(warm_pools.warm_worker, weak=False)
+    worker_process_init.connect(partial(warm_pools.warm_child, celery_app), weak=False)
     status = celery_app.start(sys.argv[1:] if argv is None else argv)
     return int(status or 0)
 
