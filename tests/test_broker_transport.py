@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -351,26 +350,6 @@ def test_threads_acknowledging_together_share_one_transaction(broker, drill_queu
         assert unacked_bodies(broker) == {}
         assert broker.client().zscore("unacked_index", tags[0]) is None
         assert broker.client().hmget(owners_key, tags) == [None] * 16
-
-
-def test_threads_storing_results_together_share_one_transaction(broker, settings):
-    """Result writes meet as acknowledgements do; each value is stored with its expiry and
-    published to whoever waits on it."""
-    from app.core.celery import create_celery_app
-
-    backend = create_celery_app(settings).backend
-    ids = [f"group-commit-{uuid.uuid4()}" for _ in range(16)]
-    before = exec_calls(broker)
-    broker.client().client_pause(500, all=False)
-    writes = [threading.Thread(target=backend.mark_as_done, args=(i, {"i": i})) for i in ids]
-    for thread in writes:
-        thread.start()
-    for thread in writes:
-        thread.join(timeout=10)
-    assert exec_calls(broker) - before <= 3
-    for task_id in ids:
-        assert backend.get_task_meta(task_id)["result"] == {"i": task_id}
-        assert 0 < broker.client().ttl(backend.get_key_for_task(task_id)) <= backend.expires
 
 
 def test_the_rest_of_a_batch_goes_back_when_a_delivery_fails(broker, drill_queue):

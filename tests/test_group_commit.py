@@ -3,8 +3,6 @@ reach every caller of their batch, and callers that meet share a write."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 
 import pytest
@@ -86,25 +84,3 @@ def test_a_failed_write_fails_each_of_its_callers_and_the_next_batch_is_written(
     assert all(outcomes[item] is True for item in set(range(5)) - failed)
     group.commit(5)
     assert store.batches[-1] == [5]
-
-
-def test_a_forked_child_commits_while_its_parent_was_writing() -> None:
-    """A prefork child inherits the backend mid-write (another thread of the parent leading a
-    batch): it starts afresh instead of waiting for a leader that does not exist in it."""
-    store = Store()
-    group: GroupCommit[int] = GroupCommit(store.write)
-    leader = threading.Thread(target=group.commit, args=(0,))
-    leader.start()
-    assert store.entered.wait(timeout=10)
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child reports through its exit status
-        signal.alarm(10)  # waiting for the parent's leader would hang it: die instead
-        written: list[list[int]] = []
-        forked: GroupCommit[int] = group
-        forked._write = written.append
-        forked.commit(1)
-        os._exit(0 if written == [[1]] else 1)
-    store.release.set()
-    leader.join(timeout=10)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0

@@ -34,10 +34,9 @@ over BROKER_MAX_MESSAGE_BYTES (1 MiB) are refused at publish with MessageTooLarg
 runs before the socket is registered with kombu's poller and the fetch is sent without a second
 check, so the reply is read from the socket it comes on. Replies are told apart by their shape.
 
-**Acknowledgements and results.** Threads that acknowledge at the same time share one
-`MULTI`/`EXEC` (app.core.group_commit), and so do threads storing results (ResultBackend):
-each returns once its own write is done, as with kombu's and Celery's own, but a thread pool's
-burst costs one round trip instead of one per task.
+**Acknowledgements.** Threads that acknowledge at the same time share one `MULTI`/`EXEC`
+(app.core.group_commit): each returns once its message is removed, as with kombu's own ack,
+but a thread pool's burst of acknowledgements costs one round trip instead of one per task.
 
 Everything else (the `unacked` format, priorities, rejects) is kombu's own.
 
@@ -557,26 +556,12 @@ class ResultBackend(celery_redis.RedisBackend):  # type: ignore[misc]
     """Celery's result backend with TCP keepalive on its sockets (Celery turns
     `socket_keepalive` on, but passes no options, so Linux waits 2 h): results arrive on a
     pub/sub connection that only waits, so one to a host that vanished or was cut off must
-    error to be replaced (drill HA-4). Threads storing results at the same time share one
-    MULTI/EXEC (app.core.group_commit), as acknowledgements do."""
+    error to be replaced (drill HA-4)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connparams["socket_keepalive"] = True
         self.connparams["socket_keepalive_options"] = redis_endpoints.KEEPALIVE_OPTIONS
-        self._writes: GroupCommit[tuple[str, Any, int | None]] = GroupCommit(self._write)
-
-    def _set(self, key: str, value: Any, expires: int | None = None) -> None:
-        """Celery's result write (the value and its publish, in MULTI/EXEC), shared with the
-        threads storing a result at the same time; returns once this one is written."""
-        self._writes.commit((key, value, self.expires if expires is None else expires))
-
-    def _write(self, results: list[tuple[str, Any, int | None]]) -> None:
-        with self.client.pipeline() as pipe:
-            for key, value, expires in results:
-                pipe.set(key, value, ex=expires or None)
-                pipe.publish(key, value)
-            pipe.execute()
 
 
 class SentinelResultBackend(ResultBackend, celery_redis.SentinelBackend):  # type: ignore[misc]

@@ -1,18 +1,17 @@
 """Group commit: what many threads ask for at once is written in one round trip.
 
-A thread pool's tasks acknowledge their messages and store their results from their own
-threads, each until now with its own `MULTI`/`EXEC` to Redis. Here a thread that finds no write
-in flight writes its own item and every item that joins while it does, in one batch; a thread
-that finds a write in flight adds its item and waits for the next batch, led by the first
-thread that waited. Each caller returns only once the batch holding its item is written, or
-raises that batch's error: nothing is acknowledged or stored later than before, so a worker
-killed at any moment loses nothing it has not written (at least once, as kombu's own
-acknowledgement). A lone caller (the prefork parent's event loop) writes its item at once.
+A thread pool's tasks acknowledge their messages from their own threads, each until now with
+its own `MULTI`/`EXEC` to Redis. Here a thread that finds no write in flight writes its own item
+and every item that joins while it does, in one batch; a thread that finds a write in flight
+adds its item and waits for the next batch, led by the first thread that waited. Each caller
+returns only once the batch holding its item is written, or raises that batch's error: nothing
+is acknowledged later than before, so a worker killed at any moment loses nothing it has not
+written (at least once, as kombu's own acknowledgement). A lone caller (the prefork parent's
+event loop) writes its item at once, as before.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -36,20 +35,12 @@ class GroupCommit(Generic[Item]):
 
     def __init__(self, write: Callable[[list[Item]], None]) -> None:
         self._write = write
-        self._start()
-
-    def _start(self) -> None:
-        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._queued: list[_Waiter[Item]] = []
         self._writing = False
 
     def commit(self, item: Item) -> None:
         """Return once `item` is written (in some batch), or raise that batch's error."""
-        if self._pid != os.getpid():
-            # A forked child (prefork pool) starts afresh: the threads that held the lock or
-            # led a write in the parent do not exist here.
-            self._start()
         waiter = _Waiter(item)
         with self._lock:
             self._queued.append(waiter)
@@ -64,25 +55,20 @@ class GroupCommit(Generic[Item]):
 
     def _write_queued(self) -> None:
         """Write every queued item as one batch, then hand the lead to the first that queued
-        meanwhile (a leader writes one batch and returns to its own work). The hand-over
-        happens whatever interrupts the leader, so no caller waits for a leader that left."""
-        batch: list[_Waiter[Item]] = []
-        outcome: BaseException | None = InterruptedError("the leader of this write was interrupted")
+        meanwhile (a leader writes one batch and returns to its own work)."""
+        with self._lock:
+            batch, self._queued = self._queued, []
+        error: BaseException | None = None
         try:
-            with self._lock:
-                batch, self._queued = self._queued, []
-            try:
-                self._write([waiter.item for waiter in batch])
-                outcome = None
-            except BaseException as exc:  # every caller of the batch gets it, as it would alone
-                outcome = exc
-        finally:
-            for waiter in batch:
-                waiter.error = outcome
-                waiter.woken.set()
-            with self._lock:
-                if self._queued:
-                    self._queued[0].leads = True
-                    self._queued[0].woken.set()
-                else:
-                    self._writing = False
+            self._write([waiter.item for waiter in batch])
+        except BaseException as exc:  # every caller of the batch gets it, as it would alone
+            error = exc
+        for waiter in batch:
+            waiter.error = error
+            waiter.woken.set()
+        with self._lock:
+            if self._queued:
+                self._queued[0].leads = True
+                self._queued[0].woken.set()
+            else:
+                self._writing = False
