@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
@@ -310,46 +309,6 @@ def test_a_fetch_takes_no_more_than_the_free_prefetch_slots(broker, drill_queue)
         for message in held:
             message.ack()
         assert unacked_bodies(broker) == {}
-
-
-def exec_calls(broker: RedisServer) -> int:
-    return int(broker.client().info("commandstats").get("cmdstat_exec", {}).get("calls", 0))
-
-
-def test_threads_acknowledging_together_share_one_transaction(broker, drill_queue):
-    """A thread pool's acknowledgements while one is in flight go in one MULTI/EXEC, and each
-    ack returns with its message removed from unacked, its index and the owners hash."""
-    url = broker.url("celery")
-    for n in range(16):
-        publish(url, OURS, {"n": n})
-    held: list[Any] = []
-    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
-    with (
-        Connection(url, transport=OURS) as connection,
-        Consumer(
-            connection,
-            [queue],
-            accept=["json"],
-            prefetch_count=16,
-            callbacks=[lambda body, message: held.append(message)],
-        ),
-    ):
-        connection.drain_events(timeout=10)
-        assert len(held) == 16
-        tags = [message.delivery_tag for message in held]
-        owners_key = connection.default_channel.owners_key
-        assert None not in broker.client().hmget(owners_key, tags)
-        before = exec_calls(broker)
-        broker.client().client_pause(500, all=False)  # writes wait: the acks meet
-        acks = [threading.Thread(target=message.ack) for message in held]
-        for thread in acks:
-            thread.start()
-        for thread in acks:
-            thread.join(timeout=10)
-        assert exec_calls(broker) - before <= 3
-        assert unacked_bodies(broker) == {}
-        assert broker.client().zscore("unacked_index", tags[0]) is None
-        assert broker.client().hmget(owners_key, tags) == [None] * 16
 
 
 def test_the_rest_of_a_batch_goes_back_when_a_delivery_fails(broker, drill_queue):

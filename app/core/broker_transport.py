@@ -34,11 +34,7 @@ over BROKER_MAX_MESSAGE_BYTES (1 MiB) are refused at publish with MessageTooLarg
 runs before the socket is registered with kombu's poller and the fetch is sent without a second
 check, so the reply is read from the socket it comes on. Replies are told apart by their shape.
 
-**Acknowledgements.** Threads that acknowledge at the same time share one `MULTI`/`EXEC`
-(app.core.group_commit): each returns once its message is removed, as with kombu's own ack,
-but a thread pool's burst of acknowledgements costs one round trip instead of one per task.
-
-Everything else (the `unacked` format, priorities, rejects) is kombu's own.
+Everything else (acknowledgement, the `unacked` format, priorities) is kombu's own.
 
 **Selecting it.** `install()` is the one registration point: it refuses a kombu or redis-py
 this module was not written for, then makes kombu resolve `redis://` and `rediss://` URLs to
@@ -89,7 +85,6 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
 from app.core import redis_endpoints
-from app.core.group_commit import GroupCommit
 
 # The versions whose internals this module was written against and tested with.
 SUPPORTED = {"kombu": ("5.7.0",), "redis": ("8.1.0",)}
@@ -199,22 +194,6 @@ class _PipelineBatch:
 
 
 class QoS(redis.QoS):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._removals: GroupCommit[str] = GroupCommit(self._remove_acknowledged)
-
-    def ack(self, delivery_tag: str) -> None:
-        """kombu's ack, its removal from Redis shared with the threads acknowledging at the
-        same time; it returns once this message is removed."""
-        self._removals.commit(delivery_tag)
-        virtual.QoS.ack(self, delivery_tag)
-
-    def _remove_acknowledged(self, delivery_tags: list[str]) -> None:
-        with self.pipe_or_acquire() as pipe:
-            for delivery_tag in delivery_tags:
-                self._remove_from_indices(delivery_tag, pipe)
-            pipe.execute()
-
     def restore_unacked(self, client: Any = None) -> None:
         """kombu's restore at close, unless the connection is already released: on a lost
         broker (a failover) Celery closes the channel after its connection, and kombu's
