@@ -36,11 +36,12 @@ TASKS = {
 
 
 def worker_units() -> list[str]:
-    """Every worker group the inventory deployed (the same groups on each worker host)."""
-    listing = hosts.sh(
-        LAB.worker_hosts[0], "systemctl list-unit-files --no-legend 'matchbot-worker-*.service'"
-    )
-    return [line.split()[0] for line in listing.splitlines() if line.strip()]
+    """The worker groups that serve queue `default`, which a drain or a latency run measures
+    (from the inventory). Only they are stopped for a backlog or for stock Celery: the other
+    groups keep running, idle, as in production, for both configurations alike; starting
+    them with the drain took CPU from its first seconds."""
+    groups = [group for group in LAB.worker_groups if "default" in group["queues"]]
+    return list(hosts.worker_units(groups))
 
 
 def start_stock_workers() -> None:
@@ -172,7 +173,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def use_config(platform: Platform, config: str) -> None:
     """Serve queue `default` with the tuned workers (as deployed) or with stock Celery (the
-    tuned units stopped), and wait until every node of that kind answers."""
+    tuned group of `default` stopped), and wait until every node of that kind answers."""
     units = worker_units()
     if config == "tuned":
         for host in LAB.worker_hosts:  # a transient unit: gone once stopped
