@@ -28,7 +28,8 @@ def _keep_results_through_redis_outages(sender: Any = None, **_: Any) -> None:
     """In workers only: a result that cannot be written because Redis is away (restart,
     reboot, failover) is retried with backoff instead of lost, which would leave the task
     STARTED for ever after it ran. The API keeps failing fast so it can answer 503. Set before
-    the pool starts, so prefork children and threads share it."""
+    the pool starts, so prefork children and threads share it (main: one backend for every
+    thread)."""
     sender.app.backend.always_retry = True
 
 
@@ -39,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     celery_app = create_celery_app(settings)
     celery_app.set_current()
     celery_app.set_default()
+    # One result backend (and connection pool) for every thread of the process, not one per
+    # thread: a threads pool otherwise builds a backend per pool thread on its first result
+    # (a TLS handshake and a Sentinel lookup in the middle of a burst), which neither the
+    # retry through Redis outages below nor the warm-up at start reached. Workers, beat and
+    # Flower never wait on results from several threads; the API keeps Celery's default.
+    celery_app.conf.result_backend_thread_safe = True
     setup_logging.connect(_keep_our_logging, weak=False)
     worker_init.connect(_keep_results_through_redis_outages, weak=False)
     worker_ready.connect(warm_pools.warm_worker, weak=False)
