@@ -58,12 +58,17 @@ def test_a_warm_stop_returns_the_prefetched_tasks_at_once(lone_redis, workdir, f
     finally:
         if worker.poll() is None:
             worker.kill()
+    # The running task finishes. A thread that frees up may take the next task it was handed
+    # before the pool stops (Celery's thread pool cancels what is still pending only then): it
+    # runs to the end and is acknowledged. Every task that did not run is queued again.
+    ran = sum(result.state == "SUCCESS" for result in results)
     figures.record(
         "Transport: redelivery",
         test="warm stop (SIGTERM) with prefetched tasks",
         seconds=round(stopped_in, 1),
-        note=f"{redis.llen('default')} of {TASKS - 1} prefetched back in the queue at exit",
+        note=f"{redis.llen('default')} of {TASKS - ran} not run back in the queue at exit",
     )
     assert results[0].state == "SUCCESS"  # the running task finished
-    assert redis.llen("default") == TASKS - 1  # the others are queued again, right away
+    assert ran < TASKS
+    assert redis.llen("default") == TASKS - ran  # the others are queued again, right away
     assert redis.hlen("unacked") == 0  # and nothing waits for a redelivery
