@@ -1,5 +1,8 @@
 """Drill 16 — scale out and back in by inventory, under a steady stream of tasks.
 
+First, a release whose workers cannot start, deployed to a new worker host: its groups were
+not running, so they start together and are waited for together; `site.yml --limit <it>`
+fails naming the host, and no unit of any other host restarts.
 Out: a third worker host (a new lab host) added to the inventory and deployed with
 `site.yml --limit <it>` consumes its queues and runs tasks; no unit of any other host restarts.
 In: `playbooks/retire-workers.yml --limit <it>` drains it (it stops consuming and finishes what
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import pytest
 import yaml
 
 from labkit.hosts import sh
+from labkit.releases import project_whose_workers_cannot_start
 from labkit.stream import Stream
 from labkit.waiting import wait_until
 
@@ -25,6 +30,10 @@ NEW_HOST = "matchbot-molecule-worker-3"
 NEW_ADDRESS = "10.213.20.23"  # in the scenario's lab_subnet, next to the other workers
 RETIRE = "playbooks/retire-workers.yml"
 DRAIN_TASK = "celery_worker : Drain each worker group"
+START_TASK = "celery_worker : Run this worker group"
+RESTART_WAIT = "celery_worker : Wait until the restarted group serves before the next one restarts"
+# The broken release's workers fail at once; its readiness check need not wait 120 s.
+READY_TIMEOUT = "celery_worker_ready_timeout=15"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +65,35 @@ def tasks_run_by(platform, node: str) -> int:
             destination=[node], timeout=5, connection=connection
         ).stats()
     return sum((stats or {}).get(node, {}).get("total", {}).values())
+
+
+def test_a_new_host_whose_workers_cannot_start_fails_alone(
+    added_host, scenario, run_site, tmp_path
+):
+    before = scenario.main_pids()
+    broken = project_whose_workers_cannot_start(
+        Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]),
+        tmp_path / "project",
+        f"scale-out drill {uuid.uuid4().hex[:8]}: cannot start",
+    )
+    run = run_site(
+        "--limit",
+        NEW_HOST,
+        "-i",
+        str(added_host),
+        "-e",
+        f"matchbot_project_dir={broken}",
+        "-e",
+        READY_TIMEOUT,
+    )
+    assert run.returncode != 0, "site.yml went on past a new host whose workers do not serve"
+    assert run.failed_hosts() == [NEW_HOST], run.failed_hosts()
+    assert run.names(f"on {NEW_HOST} did not answer a ping"), run.messages()
+    # Every group was started before any wait: none was waited for alone as a restart.
+    groups = len(scenario.worker_groups)
+    assert run.outcomes(START_TASK) == ["changed"] * groups, run.outcomes(START_TASK)
+    assert run.outcomes(RESTART_WAIT) == ["skipped"] * groups, run.outcomes(RESTART_WAIT)
+    assert scenario.main_pids() == before, "a host already serving was restarted"
 
 
 def test_a_worker_host_added_and_retired_by_inventory(
