@@ -28,6 +28,11 @@ def project_with_a_changed_app(project: Path, destination: Path, marker: str) ->
     return destination
 
 
+# The `-e` a deploy of such a release passes: its workers fail at once, so its readiness check
+# need not wait the default 120 s.
+CANNOT_START_READY_TIMEOUT = "celery_worker_ready_timeout=15"
+
+
 def project_whose_workers_cannot_start(project: Path, destination: Path, marker: str) -> Path:
     """A new release whose workers fail at import (as a release with a broken task module)."""
     project_with_a_changed_app(project, destination, marker)

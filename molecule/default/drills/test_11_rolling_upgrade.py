@@ -27,7 +27,11 @@ from typing import Any
 import pytest
 
 from labkit.hosts import sh
-from labkit.releases import project_whose_workers_cannot_start, project_with_a_changed_app
+from labkit.releases import (
+    CANNOT_START_READY_TIMEOUT,
+    project_whose_workers_cannot_start,
+    project_with_a_changed_app,
+)
 from labkit.stream import Stream
 from labkit.traffic import Traffic, longest_gap
 from labkit.waiting import wait_until
@@ -39,8 +43,6 @@ DRAIN_TASK = "celery_worker : Drain this worker group's node before its restart"
 # Longer than a gap between completions while one host serves alone, shorter than a worker's
 # restart (stop, start, register): restarting every worker at once leaves a longer one.
 MAX_GAP_SECONDS = 2.0
-# The broken release's workers fail at once; its readiness check need not wait 120 s.
-READY_TIMEOUT = "celery_worker_ready_timeout=15"
 # State handed from one test to the next (they run in order).
 STATE: dict[str, Any] = {}
 
@@ -203,7 +205,7 @@ def test_a_release_that_cannot_start_stops_the_rollout_after_its_batch(
         "-e",
         f"matchbot_project_dir={broken}",
         "-e",
-        READY_TIMEOUT,
+        CANNOT_START_READY_TIMEOUT,
     )
     assert deploy.run.returncode != 0, "site.yml went on past a batch that does not serve"
     assert deploy.run.failed_hosts() == [first_worker], deploy.run.failed_hosts()

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from labkit.hosts import sh
-from labkit.releases import project_whose_workers_cannot_start
+from labkit.releases import CANNOT_START_READY_TIMEOUT, project_whose_workers_cannot_start
 from labkit.stream import Stream
 from labkit.waiting import wait_until
 
@@ -32,8 +32,6 @@ RETIRE = "playbooks/retire-workers.yml"
 DRAIN_TASK = "celery_worker : Drain each worker group"
 START_TASK = "celery_worker : Run this worker group"
 RESTART_WAIT = "celery_worker : Wait until the restarted group serves before the next one restarts"
-# The broken release's workers fail at once; its readiness check need not wait 120 s.
-READY_TIMEOUT = "celery_worker_ready_timeout=15"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +82,7 @@ def test_a_new_host_whose_workers_cannot_start_fails_alone(
         "-e",
         f"matchbot_project_dir={broken}",
         "-e",
-        READY_TIMEOUT,
+        CANNOT_START_READY_TIMEOUT,
     )
     assert run.returncode != 0, "site.yml went on past a new host whose workers do not serve"
     assert run.failed_hosts() == [NEW_HOST], run.failed_hosts()
