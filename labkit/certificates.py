@@ -68,6 +68,15 @@ def authority(folder: Path, common_name: str) -> Authority:
     return Authority(path, certificate, key)
 
 
+def pki_ca_folder(folder: Path, common_name: str) -> Path:
+    """Another CA in the pki role's layout (`folder`/ca.crt and ca.key), under `common_name`:
+    with the name of the CA in place, only its key tells them apart."""
+    ca = authority(folder, common_name)
+    (folder / "ca.crt").write_bytes(ca.certificate_file.read_bytes())
+    _write_key(ca.key, folder / "ca.key")
+    return folder
+
+
 def load(certificate_file: Path, key_file: Path) -> Authority:
     """A CA from its PEM files (the lab's, which the pki role created)."""
     key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)

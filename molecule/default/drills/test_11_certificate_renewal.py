@@ -1,12 +1,15 @@
 """Drill 14 — certificate renewal: certificates that expire within the renewal threshold are
 replaced by the next site.yml. Redis serves its new certificate without a restart (CONFIG SET
 reloads it; open connections stay up), nginx its own after a reload, no app service restarts
-(their CA is unchanged), tasks keep running, and the next run changes nothing (drill 12)."""
+(their CA is unchanged), tasks keep running, and the next run changes nothing (drill 12).
+A certificate still far from expiry is replaced too when it names an address the host no
+longer has, or comes from another CA (a check run tells)."""
 
 from __future__ import annotations
 
 from cryptography import x509
 
+from labkit.certificates import pki_ca_folder
 from labkit.certificates import served as served_by
 from labkit.hosts import main_pid
 from labkit.redis_cli import BROKER_PORT
@@ -64,3 +67,21 @@ def test_a_certificate_near_expiry_is_renewed_and_reloaded_in_place(
         assert certificate.not_valid_after_utc > old[service].not_valid_after_utc, service
     assert restarted == []
     assert canary["state"] == "SUCCESS", canary
+
+
+def test_a_certificate_for_other_addresses_or_from_another_ca_is_replaced(
+    scenario, run_site, tmp_path
+):
+    ours = x509.load_pem_x509_certificate(scenario.ca_file.read_bytes())
+    common_name = ours.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    changes = {
+        "another address": ("-e", '{"pki_addresses": ["192.0.2.10"]}'),
+        "another CA of the same name": (
+            "-e",
+            f"pki_ca_dir={pki_ca_folder(tmp_path, str(common_name))}",
+        ),
+    }
+    for change, extra_vars in changes.items():
+        run = run_site("--check", "--tags", "backend", "--limit", scenario.app_host, *extra_vars)
+        assert run.returncode == 0, run.messages() or run.text[-3000:]
+        assert run.outcomes("pki : Install the certificate") == ["changed"], change
